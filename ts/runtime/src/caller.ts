@@ -1,0 +1,43 @@
+/**
+ * The calling surface shared by Peer and Client, and the one generated clients wrap.
+ */
+import type { CodecKind } from './codec.js';
+
+/** Converts a decoded payload (result, item, error details) into the typed value. */
+export type Converter<T> = (value: unknown, codec: CodecKind) => T;
+
+export interface CallOptions<T = unknown> {
+  /** Cancels the call: the caller sends CANCEL and the promise rejects with CANCELLED. */
+  signal?: AbortSignal;
+  /**
+   * Deadline relative to now, in ms, sent to the callee and enforced locally (§2.4). Defaults to
+   * the peer's `defaultTimeoutMs` (30 s) for calls and to none for streams. `Infinity` means no
+   * deadline; 0 has already expired. With a client, the time spent waiting for a link counts.
+   */
+  timeoutMs?: number;
+  /** Converts the result (or each stream item) from its wire form; default: identity. */
+  decode?: Converter<T>;
+  /** Converts APPLICATION error details from their wire form; default: identity. */
+  decodeError?: Converter<unknown>;
+}
+
+export interface StreamOptions<T = unknown> extends CallOptions<T> {
+  /** Flow-control window: initial credit, refilled by half as items are consumed (default 32). */
+  window?: number;
+}
+
+/** An incoming server stream: iterate with for-await; `break` (or cancel()) sends CANCEL. */
+export interface WspStream<T> extends AsyncIterableIterator<T> {
+  /** Stops the stream: sends CANCEL if it is still running; pending next() calls end. */
+  cancel(): void;
+}
+
+/** Call by name with an encoded argument array. Implemented by Peer and Client. */
+export interface Caller {
+  /** The codec in use, or undefined while no connection has been negotiated. */
+  readonly codec: CodecKind | undefined;
+  call<T = unknown>(method: string, args: readonly unknown[], options?: CallOptions<T>): Promise<T>;
+  stream<T = unknown>(method: string, args: readonly unknown[], options?: StreamOptions<T>): WspStream<T>;
+  /** Fire-and-forget (§2.3). Throws NOT_CONNECTED/CLOSED when there is no link to send on. */
+  notify(method: string, args: readonly unknown[]): void;
+}

@@ -1,0 +1,409 @@
+/**
+ * A client: one logical connection to a server URL that survives link loss.
+ *
+ * Construction does not connect; `connect()` does. With reconnect on (the default) a lost link is
+ * re-established with exponential backoff, client-side services stay registered across links, and
+ * calls made while the link is down wait for it (up to their deadline) or fail at once with
+ * NOT_CONNECTED under the fail-fast policy. Calls in flight when a link drops fail with
+ * DISCONNECTED immediately: they may or may not have run, so only the application can decide to
+ * retry them.
+ */
+import type { CallOptions, Caller, StreamOptions, WspStream } from './caller.js';
+import { CloseCode } from './close.js';
+import { type CodecKind, SUBPROTOCOL } from './codec.js';
+import { RpcError, type WspError } from './errors.js';
+import { type CloseInfo, Peer, type PeerOptions } from './peer.js';
+import { ServiceRegistry, type ServiceHandlers } from './services.js';
+import type { WebSocketConstructorLike, WebSocketLike } from './socket.js';
+import { type Stats, StatsCounter, addStats } from './stats.js';
+
+export type ConnectionState =
+  /** constructed, connect() not called yet */
+  | 'idle'
+  /** first connection attempt running */
+  | 'connecting'
+  /** HELLO exchanged; calls go out */
+  | 'connected'
+  /** link lost; waiting for or running a new attempt */
+  | 'reconnecting'
+  /** link lost and no further attempt will be made (reconnect off or attempts exhausted) */
+  | 'disconnected'
+  /** close() was called; final */
+  | 'closed';
+
+export interface ReconnectOptions {
+  /** Default true. */
+  enabled?: boolean;
+  /** Delay before the first retry, ms. Default 200. */
+  initialDelayMs?: number;
+  /** Growth per failed attempt. Default 1.15. */
+  factor?: number;
+  /** Upper bound of the delay, ms. Default 30 000. */
+  maxDelayMs?: number;
+  /** Random spread as a fraction of the delay (0.2 = ±20 %), so clients do not retry in lockstep. Default 0.2. */
+  jitter?: number;
+  /** Attempts after a loss before giving up ('disconnected'). Default Infinity. */
+  maxAttempts?: number;
+}
+
+export interface StateChange {
+  readonly state: ConnectionState;
+  /** How the last link closed, for 'reconnecting' and 'disconnected'. */
+  readonly close?: CloseInfo;
+}
+
+export interface ClientOptions extends Omit<PeerOptions, 'services' | 'sharedServices' | 'data' | 'onClose'> {
+  /** WebSocket constructor; default `globalThis.WebSocket`. On Node 20 pass `WebSocket` from `ws`. */
+  WebSocket?: WebSocketConstructorLike;
+  /** Full control over socket creation (e.g. to pass `ws` options); overrides `WebSocket`. */
+  createWebSocket?: (url: string, protocols: string[]) => WebSocketLike;
+  /** Codecs to offer, most preferred first. Default ['msgpack', 'json']. */
+  codecs?: readonly CodecKind[];
+  /** Reconnect policy; `false` turns it off. */
+  reconnect?: boolean | ReconnectOptions;
+  /** Calls made while the link is down: 'wait' (default) for it, up to their deadline; 'fail' at once with NOT_CONNECTED. */
+  whenDisconnected?: 'wait' | 'fail';
+  /** Called on every state change. */
+  onStateChange?: (change: StateChange) => void;
+}
+
+type Waiter = { resolve(peer: Peer): void; reject(error: WspError): void };
+
+const RECONNECT_DEFAULTS: Required<ReconnectOptions> = {
+  enabled: true,
+  initialDelayMs: 200,
+  factor: 1.15,
+  maxDelayMs: 30_000,
+  jitter: 0.2,
+  maxAttempts: Infinity,
+};
+
+export class Client implements Caller {
+  /** Client-side services (server → client calls); kept across reconnects. */
+  readonly services = new ServiceRegistry();
+  private readonly options: ClientOptions;
+  private readonly reconnectPolicy: Required<ReconnectOptions>;
+  private currentState: ConnectionState = 'idle';
+  private peer: Peer | undefined;
+  private attempts = 0;
+  private everConnected = false;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly waiters = new Set<Waiter>();
+  private readonly listeners = new Set<(change: StateChange) => void>();
+  private connectPromise: Promise<void> | undefined;
+  private closePromise: Promise<void> | undefined;
+  /** Statistics of links that have ended, plus the reconnect count. */
+  private pastStats: Stats = new StatsCounter().snapshot(0, 0);
+  private reconnects = 0;
+
+  constructor(
+    readonly url: string,
+    options: ClientOptions = {},
+  ) {
+    this.options = options;
+    const r = options.reconnect;
+    this.reconnectPolicy = {
+      ...RECONNECT_DEFAULTS,
+      ...(typeof r === 'object' ? r : {}),
+      ...(r === false ? { enabled: false } : {}),
+    };
+    if (options.onStateChange !== undefined) this.listeners.add(options.onStateChange);
+    if (options.createWebSocket === undefined && options.WebSocket === undefined && globalThis.WebSocket === undefined) {
+      throw new TypeError('no WebSocket implementation: pass { WebSocket } (e.g. from the "ws" package)');
+    }
+  }
+
+  get state(): ConnectionState {
+    return this.currentState;
+  }
+
+  /** The codec of the current link. */
+  get codec(): CodecKind | undefined {
+    return this.peer?.codec;
+  }
+
+  /** The server's HELLO `services` map on the current link. */
+  get remoteServices(): Readonly<Record<string, string>> | undefined {
+    return this.peer?.remoteServices;
+  }
+
+  /** The current link's peer, if any (for its `closed` promise or per-link stats). */
+  get currentPeer(): Peer | undefined {
+    return this.peer;
+  }
+
+  /** Subscribes to state changes; returns the unsubscribe function. */
+  onStateChange(listener: (change: StateChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  addService(name: string, handlers: ServiceHandlers, fingerprint = ''): void {
+    this.services.add(name, handlers, fingerprint);
+  }
+
+  removeService(name: string): boolean {
+    return this.services.remove(name);
+  }
+
+  clearServices(): void {
+    this.services.clear();
+  }
+
+  /**
+   * Connects. Resolves once the HELLO exchange completed. With reconnect on, failed attempts are
+   * retried with backoff and the promise waits; it rejects when close() is called first, or when
+   * reconnect is off (or exhausted) and the attempt fails.
+   */
+  connect(): Promise<void> {
+    if (this.currentState === 'closed') return Promise.reject(new RpcError('CLOSED', 'client closed'));
+    if (this.currentState === 'connected') return Promise.resolve();
+    if (this.connectPromise !== undefined) return this.connectPromise;
+    const p = this.waitForLink(Infinity, undefined).then(() => undefined);
+    this.connectPromise = p;
+    p.then(
+      () => {
+        this.connectPromise = undefined;
+      },
+      () => {
+        this.connectPromise = undefined;
+      },
+    );
+    if (this.currentState === 'idle' || this.currentState === 'disconnected') {
+      this.attempts = 0;
+      this.attempt();
+    }
+    return p;
+  }
+
+  /** Closes the client for good (idempotent): no more reconnects; calls fail with CLOSED. */
+  close(code: number = CloseCode.NORMAL, reason = ''): Promise<void> {
+    if (this.closePromise !== undefined) return this.closePromise;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const peer = this.peer;
+    this.setState('closed');
+    this.rejectWaiters(new RpcError('CLOSED', 'client closed'));
+    this.closePromise =
+      peer === undefined
+        ? Promise.resolve()
+        : peer.close(code, reason).then(
+            () => undefined,
+            () => undefined,
+          );
+    return this.closePromise;
+  }
+
+  stats(): Stats {
+    const current = this.peer?.stats();
+    const total = current === undefined ? { ...this.pastStats } : addStats(this.pastStats, current);
+    total.reconnects = this.reconnects;
+    total.callsInFlight += this.waiters.size;
+    total.openedAt = current?.openedAt ?? this.pastStats.openedAt;
+    total.closedAt = current === undefined ? this.pastStats.closedAt : undefined;
+    return total;
+  }
+
+  // ---- calling ---------------------------------------------------------------------------------
+
+  call<T = unknown>(method: string, args: readonly unknown[], options: CallOptions<T> = {}): Promise<T> {
+    const peer = this.livePeer();
+    if (peer !== undefined) return peer.call(method, args, options);
+    const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs ?? 30_000;
+    const started = Date.now();
+    return this.linkFor(method, timeoutMs, options.signal).then((p) =>
+      p.call(method, args, { ...options, timeoutMs: remaining(timeoutMs, started) }),
+    );
+  }
+
+  stream<T = unknown>(method: string, args: readonly unknown[], options: StreamOptions<T> = {}): WspStream<T> {
+    const peer = this.livePeer();
+    if (peer !== undefined) return peer.stream(method, args, options);
+    const timeoutMs = options.timeoutMs ?? Infinity;
+    const started = Date.now();
+    return new DeferredStream<T>(
+      this.linkFor(method, timeoutMs, options.signal).then((p) =>
+        p.stream(method, args, { ...options, timeoutMs: remaining(timeoutMs, started) }),
+      ),
+    );
+  }
+
+  /** Fire-and-forget; throws NOT_CONNECTED (CLOSED after close()) while there is no link. */
+  notify(method: string, args: readonly unknown[]): void {
+    const peer = this.livePeer();
+    if (peer === undefined) {
+      throw this.currentState === 'closed'
+        ? new RpcError('CLOSED', 'client closed', { method })
+        : new RpcError('NOT_CONNECTED', 'not connected', { method });
+    }
+    peer.notify(method, args);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  private livePeer(): Peer | undefined {
+    return this.currentState === 'connected' && this.peer?.isOpen === true ? this.peer : undefined;
+  }
+
+  /** A link for a call made while there is none: wait, or fail by policy and state. */
+  private linkFor(method: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<Peer> {
+    const s = this.currentState;
+    if (s === 'closed') return Promise.reject(new RpcError('CLOSED', 'client closed', { method }));
+    if (this.options.whenDisconnected === 'fail' || s === 'idle' || s === 'disconnected') {
+      return Promise.reject(new RpcError('NOT_CONNECTED', 'not connected', { method }));
+    }
+    return this.waitForLink(timeoutMs, signal, method);
+  }
+
+  private waitForLink(timeoutMs: number, signal: AbortSignal | undefined, method?: string): Promise<Peer> {
+    return new Promise<Peer>((resolve, reject) => {
+      if (signal?.aborted === true) return reject(new RpcError('CANCELLED', 'call cancelled', { method, cause: signal.reason }));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = (): void => {
+        done();
+        reject(new RpcError('CANCELLED', 'call cancelled', { method, cause: signal?.reason }));
+      };
+      const done = (): void => {
+        this.waiters.delete(waiter);
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const waiter: Waiter = {
+        resolve: (peer) => {
+          done();
+          resolve(peer);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
+      };
+      this.waiters.add(waiter);
+      if (Number.isFinite(timeoutMs) && timeoutMs <= 0x7fff_ffff) {
+        timer = setTimeout(() => {
+          done();
+          reject(new RpcError('DEADLINE_EXCEEDED', 'deadline exceeded while waiting for the connection', { method }));
+        }, timeoutMs);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  private rejectWaiters(error: WspError): void {
+    for (const w of [...this.waiters]) w.reject(error);
+  }
+
+  private setState(state: ConnectionState, close?: CloseInfo): void {
+    if (this.currentState === state) return;
+    this.currentState = state;
+    const change: StateChange = close === undefined ? { state } : { state, close };
+    for (const l of [...this.listeners]) {
+      try {
+        l(change);
+      } catch (e) {
+        console.error('wsp: state listener failed:', e);
+      }
+    }
+  }
+
+  private createSocket(): WebSocketLike {
+    const protocols = (this.options.codecs ?? ['msgpack', 'json']).map((c) => SUBPROTOCOL[c]);
+    if (this.options.createWebSocket !== undefined) return this.options.createWebSocket(this.url, protocols);
+    const Ctor = this.options.WebSocket ?? (globalThis.WebSocket as unknown as WebSocketConstructorLike);
+    return new Ctor(this.url, protocols);
+  }
+
+  private attempt(): void {
+    this.reconnectTimer = undefined;
+    if (this.currentState === 'closed') return;
+    this.setState(this.everConnected ? 'reconnecting' : 'connecting');
+    let socket: WebSocketLike;
+    try {
+      socket = this.createSocket();
+    } catch (e) {
+      // e.g. a malformed URL: no amount of retrying helps.
+      this.setState('disconnected');
+      this.rejectWaiters(new RpcError('NOT_CONNECTED', `cannot connect: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+      return;
+    }
+    const { WebSocket: _w, createWebSocket: _c, codecs: _k, reconnect: _r, whenDisconnected: _p, onStateChange: _s, ...peerOptions } =
+      this.options;
+    const peer: Peer = new Peer(socket, {
+      ...peerOptions,
+      services: this.services,
+      onClose: (info) => this.onLinkClosed(peer, info),
+    });
+    this.peer = peer;
+    peer.ready.then(
+      () => {
+        if (this.peer !== peer || this.currentState === 'closed') return;
+        this.attempts = 0;
+        if (this.everConnected) this.reconnects++;
+        this.everConnected = true;
+        this.setState('connected');
+        for (const w of [...this.waiters]) w.resolve(peer);
+      },
+      () => undefined, // the close handler below deals with it
+    );
+  }
+
+  private onLinkClosed(peer: Peer, info: CloseInfo): void {
+    if (this.peer !== peer) return;
+    this.peer = undefined;
+    this.pastStats = addStats(this.pastStats, peer.stats());
+    this.pastStats.openedAt = peer.stats().openedAt ?? this.pastStats.openedAt;
+    this.pastStats.closedAt = peer.stats().closedAt;
+    if (this.currentState === 'closed') return;
+    const policy = this.reconnectPolicy;
+    if (policy.enabled && this.attempts < policy.maxAttempts) {
+      this.attempts++;
+      const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (this.attempts - 1));
+      const delay = Math.max(0, base * (1 + policy.jitter * (Math.random() * 2 - 1)));
+      this.setState(this.everConnected ? 'reconnecting' : 'connecting', info);
+      this.reconnectTimer = setTimeout(() => this.attempt(), delay);
+    } else {
+      this.setState('disconnected', info);
+      this.rejectWaiters(new RpcError('NOT_CONNECTED', `connection closed with ${info.code}`));
+    }
+  }
+}
+
+function remaining(timeoutMs: number, started: number): number {
+  return Number.isFinite(timeoutMs) ? Math.max(0, timeoutMs - (Date.now() - started)) : Infinity;
+}
+
+/** A stream requested while the link was down: starts once a link is there. */
+class DeferredStream<T> implements WspStream<T> {
+  private inner: WspStream<T> | undefined;
+  private cancelled = false;
+
+  constructor(private readonly pending: Promise<WspStream<T>>) {
+    pending.then(
+      (s) => {
+        this.inner = s;
+        if (this.cancelled) s.cancel();
+      },
+      () => undefined,
+    );
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    if (this.cancelled) return { done: true, value: undefined };
+    const s = await this.pending;
+    return s.next();
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.cancel();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.inner?.cancel();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

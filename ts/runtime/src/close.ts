@@ -1,0 +1,47 @@
+/** Close codes (PROTOCOL.md §7) and close-reason shortening. */
+
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  /** Reported by WebSocket implementations when no close frame was received. Never sent. */
+  ABNORMAL: 1006,
+  INVALID_PAYLOAD: 1007,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  UNSUPPORTED_VERSION: 4000,
+  HANDSHAKE_TIMEOUT: 4001,
+  KEEPALIVE_TIMEOUT: 4002,
+} as const;
+
+/** The most a close reason may take in UTF-8 (RFC 6455: 125-byte control payload − 2-byte code). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Shortens `reason` to the longest prefix of at most 123 UTF-8 bytes that ends on a character
+ * boundary. Uses TextEncoder (no Node Buffer) so it works in browsers; lone surrogates become
+ * U+FFFD exactly as the WebSocket layer would encode them.
+ */
+export function shortenCloseReason(reason: string, maxBytes: number = MAX_CLOSE_REASON_BYTES): string {
+  // Cheap exit: a UTF-16 code unit is at most 3 UTF-8 bytes.
+  if (reason.length * 3 <= maxBytes) return reason;
+  const bytes = encoder.encode(reason);
+  if (bytes.length <= maxBytes) return reason;
+  let end = maxBytes;
+  // Back up over continuation bytes (10xxxxxx) so the cut falls before a character's first byte.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+  return decoder.decode(bytes.subarray(0, end));
+}
+
+/**
+ * Close codes an application may pass to WebSocket.close(): 1000 or 3000–4999 (RFC 6455 §7.4,
+ * WHATWG). Runtime-internal codes (1001–1011) are sent by the runtime on Node (ws allows them);
+ * browsers reject them, so there the runtime falls back to 1000 with the reason kept.
+ */
+export function isApplicationCloseCode(code: number): boolean {
+  return code === 1000 || (code >= 3000 && code <= 4999);
+}

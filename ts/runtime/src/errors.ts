@@ -1,0 +1,138 @@
+/**
+ * Error codes and the error class hierarchy (PROTOCOL.md §4).
+ *
+ * Two families, so that callers can tell "the RPC machinery failed" from "the method said no":
+ * - {@link RpcError}: transport and protocol failures (wire codes 1–7 and unknown codes, plus the
+ *   local-only DISCONNECTED, NOT_CONNECTED and CLOSED). `code` says what to do next.
+ * - {@link ApplicationError}: a typed error declared by the method's `throws` (wire code 8). Its
+ *   `details` is the error value (`{"$type": variant, ...fields}`), possibly converted by generated
+ *   code into a typed value.
+ * Both extend {@link WspError}, so one `instanceof` catches everything the runtime produces.
+ */
+
+/** Codes that travel on the wire in ERROR frames, by name. */
+export const WireCode = {
+  UNKNOWN_METHOD: 1,
+  INVALID_ARGUMENTS: 2,
+  DEADLINE_EXCEEDED: 3,
+  CANCELLED: 4,
+  OVERLOADED: 5,
+  INTERNAL: 6,
+  UNAVAILABLE: 7,
+  APPLICATION: 8,
+} as const;
+
+export type WireCodeName = keyof typeof WireCode;
+
+/** Codes produced locally that never travel on the wire. */
+export type LocalCodeName = 'DISCONNECTED' | 'NOT_CONNECTED' | 'CLOSED';
+
+/** Every code a {@link WspError} can carry. */
+export type ErrorCodeName = WireCodeName | LocalCodeName;
+
+const NAME_BY_WIRE = new Map<number, WireCodeName>(
+  (Object.keys(WireCode) as WireCodeName[]).map((name) => [WireCode[name], name]),
+);
+
+/**
+ * The name for a wire code. Unknown codes are treated as INTERNAL-like failures (§4: receivers
+ * MUST accept unknown codes); the original number stays available as `wireCode`.
+ */
+export function codeNameOf(wireCode: number): WireCodeName {
+  return NAME_BY_WIRE.get(wireCode) ?? 'INTERNAL';
+}
+
+/** Base class of every error the runtime produces or transports. */
+export class WspError extends Error {
+  /** What kind of failure this is; see PROTOCOL.md §4 for what a caller should do. */
+  readonly code: ErrorCodeName;
+  /** The numeric code as received/sent on the wire; undefined for local-only codes. */
+  readonly wireCode: number | undefined;
+  /** Error details as sent by the callee (nil/undefined when absent). */
+  readonly details: unknown;
+  /** The method of the call that failed, when known. */
+  method: string | undefined;
+
+  constructor(
+    code: ErrorCodeName,
+    message: string,
+    options: { details?: unknown; wireCode?: number; method?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WspError';
+    this.code = code;
+    this.wireCode =
+      options.wireCode ?? (code in WireCode ? WireCode[code as WireCodeName] : undefined);
+    this.details = options.details;
+    this.method = options.method;
+  }
+}
+
+/**
+ * A transport or protocol failure: the call did not produce an application-level answer.
+ * Handlers may throw one with a wire code (e.g. INVALID_ARGUMENTS, UNAVAILABLE) to send that code
+ * and message to the caller.
+ */
+export class RpcError extends WspError {
+  constructor(
+    code: Exclude<ErrorCodeName, 'APPLICATION'>,
+    message: string,
+    options: { details?: unknown; wireCode?: number; method?: string; cause?: unknown } = {},
+  ) {
+    super(code, message, options);
+    this.name = 'RpcError';
+  }
+}
+
+/**
+ * A declared application error (wire code APPLICATION). A handler throws it to send a typed error;
+ * a caller receives it with `details` holding the error value. The message is the variant name
+ * (`details.$type`), as §4 requires.
+ */
+export class ApplicationError<D = unknown> extends WspError {
+  declare readonly details: D;
+
+  constructor(details: D, options: { message?: string; method?: string; cause?: unknown } = {}) {
+    super('APPLICATION', options.message ?? variantName(details) ?? 'application error', {
+      details,
+      wireCode: WireCode.APPLICATION,
+      ...(options.method === undefined ? {} : { method: options.method }),
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+    });
+    this.name = 'ApplicationError';
+  }
+
+  /** The error variant's name (`details.$type`), when details is an enum-like map. */
+  get variant(): string | undefined {
+    return variantName(this.details);
+  }
+}
+
+function variantName(details: unknown): string | undefined {
+  if (typeof details === 'object' && details !== null && !Array.isArray(details)) {
+    const t = (details as Record<string, unknown>)['$type'];
+    if (typeof t === 'string') return t;
+  }
+  return undefined;
+}
+
+/**
+ * How a connection ended, as the `closed` promise reports it for any code but 1000
+ * (PROTOCOL.md §7: such closes are errors carrying code and reason).
+ */
+export class CloseError extends Error {
+  readonly code: number;
+  readonly reason: string;
+
+  constructor(code: number, reason: string) {
+    super(`connection closed with ${code}${reason === '' ? '' : `: ${reason}`}`);
+    this.name = 'CloseError';
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/** Convenience: whether `e` is a WspError with the given code. */
+export function isWspError(e: unknown, code?: ErrorCodeName): e is WspError {
+  return e instanceof WspError && (code === undefined || e.code === code);
+}

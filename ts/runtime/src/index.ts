@@ -1,0 +1,40 @@
+/**
+ * `@wsp/runtime`: the browser-safe core (no Node built-ins). Generated code imports from here.
+ */
+export { Peer, DEFAULT_LIMITS, type PeerOptions, type PeerLimits, type CloseInfo, type IncomingEvent, type Observer } from './peer.js';
+export {
+  Client,
+  type ClientOptions,
+  type ConnectionState,
+  type ReconnectOptions,
+  type StateChange,
+} from './client.js';
+export type { Caller, CallOptions, StreamOptions, WspStream, Converter } from './caller.js';
+export {
+  ServiceRegistry,
+  type CallContext,
+  type MethodDef,
+  type ServiceHandlers,
+  type UnaryHandler,
+  type StreamHandler,
+  type NotifyHandler,
+} from './services.js';
+export {
+  WspError,
+  RpcError,
+  ApplicationError,
+  CloseError,
+  WireCode,
+  codeNameOf,
+  isWspError,
+  type ErrorCodeName,
+  type WireCodeName,
+  type LocalCodeName,
+} from './errors.js';
+export { type CodecKind, type Codec, SUBPROTOCOL, createCodec, codecForSubprotocol, DecodeFailure } from './codec.js';
+export { FrameType, PROTOCOL_VERSION, parseFrame, MalformedFrame, type Frame } from './frames.js';
+export { CloseCode, MAX_CLOSE_REASON_BYTES, shortenCloseReason } from './close.js';
+export { bytesToBase64, base64ToBytes } from './base64.js';
+export { type Stats } from './stats.js';
+export { type WebSocketLike, type WebSocketConstructorLike, ReadyState } from './socket.js';
+export * as convert from './convert.js';

@@ -1,0 +1,253 @@
+/**
+ * The Node server (entry `@wsp/runtime/node`): an HTTP server whose upgrades become wsp peers.
+ *
+ * Upgrades are handled by hand (ws in `noServer` mode) so that the accept hook can look at the
+ * request path and headers, reject with an HTTP status, or attach per-connection data before any
+ * WebSocket exists, and so that a client offering only unknown subprotocols gets HTTP 400 (§1),
+ * which ws alone would not do.
+ */
+import { type IncomingMessage, STATUS_CODES, type Server as HttpServer, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { CodecKind } from '../codec.js';
+import { SUBPROTOCOL } from '../codec.js';
+import { CloseCode } from '../close.js';
+import { DEFAULT_LIMITS, Peer, type PeerOptions } from '../peer.js';
+import { ServiceRegistry, type ServiceHandlers } from '../services.js';
+import { type Stats, StatsCounter, addStats } from '../stats.js';
+
+/**
+ * What the accept hook decides: `true`/`undefined` accepts, `{ data }` accepts and attaches data
+ * (handlers see it as `ctx.data`), `false` rejects with 403, `{ status, message? }` rejects with
+ * that HTTP status.
+ */
+export type AcceptResult = boolean | undefined | { readonly data: unknown } | { readonly status: number; readonly message?: string };
+
+export interface ServerOptions extends Omit<PeerOptions, 'services' | 'sharedServices' | 'data' | 'onClose'> {
+  /** Port to listen on; 0 (the default) picks a free one — read it from listen()'s result. */
+  port?: number;
+  /** Interface to bind; default '127.0.0.1'. Use '0.0.0.0' or '::' to accept remote clients. */
+  host?: string;
+  /** Use an existing HTTP server instead of creating one (listen() then only returns its address). */
+  server?: HttpServer;
+  /** Accept upgrades only on this path (default: any path). */
+  path?: string;
+  /** Codecs served, in preference order (default ['msgpack', 'json']). */
+  codecs?: readonly CodecKind[];
+  /** Decides on each upgrade request (path, headers, Origin check, authentication). */
+  accept?: (request: IncomingMessage) => AcceptResult | Promise<AcceptResult>;
+  /** Called for each new connection with its peer (to call that client, keep it, …). */
+  onConnection?: (peer: Peer, request: IncomingMessage) => void;
+  /** broadcast() skips connections with more than this many bytes queued (a slow client). Default 1 MiB. */
+  broadcastMaxBuffered?: number;
+  /** How long close() waits for clients to answer the close frame before dropping them, ms. Default 2000. */
+  closeTimeoutMs?: number;
+}
+
+export class WspServer {
+  /** Services offered on every connection (each connection may add its own via its Peer). */
+  readonly services = new ServiceRegistry();
+  private readonly options: ServerOptions;
+  private readonly http: HttpServer;
+  private readonly ownsHttp: boolean;
+  private readonly wss: WebSocketServer;
+  private readonly peers = new Map<Peer, WebSocket>();
+  private closing: Promise<void> | undefined;
+  private pastStats: Stats = new StatsCounter().snapshot(0, 0);
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    void this.handleUpgrade(req, socket, head);
+  };
+
+  constructor(options: ServerOptions = {}) {
+    this.options = options;
+    this.ownsHttp = options.server === undefined;
+    this.http =
+      options.server ??
+      createServer((_req, res) => {
+        res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' });
+        res.end('wsp: WebSocket upgrade required\n');
+      });
+    const supported = new Set((options.codecs ?? ['msgpack', 'json']).map((c) => SUBPROTOCOL[c]));
+    this.wss = new WebSocketServer({
+      noServer: true,
+      // ws enforces the size limit while reading, closing with 1009 before buffering a huge message.
+      maxPayload: options.limits?.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize,
+      handleProtocols: (offered) => {
+        for (const p of offered) if (supported.has(p)) return p;
+        return false;
+      },
+    });
+    this.http.on('upgrade', this.onUpgrade);
+    // An 'error' without a listener would crash the process; listen() reports its own errors.
+    this.http.on('error', (e) => this.log(e, 'HTTP server error'));
+  }
+
+  /** Starts listening; resolves with the bound address (its `port` is the real one for port 0). */
+  async listen(): Promise<AddressInfo> {
+    if (!this.http.listening) {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (e: Error): void => reject(e);
+        this.http.once('error', onError);
+        this.http.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
+          this.http.off('error', onError);
+          resolve();
+        });
+      });
+    }
+    return this.http.address() as AddressInfo;
+  }
+
+  /** The bound port (after listen()). */
+  get port(): number {
+    const a = this.http.address();
+    return typeof a === 'object' && a !== null ? a.port : 0;
+  }
+
+  /** Open connections. */
+  get connections(): ReadonlySet<Peer> {
+    return new Set(this.peers.keys());
+  }
+
+  addService(name: string, handlers: ServiceHandlers, fingerprint = ''): void {
+    this.services.add(name, handlers, fingerprint);
+  }
+
+  removeService(name: string): boolean {
+    return this.services.remove(name);
+  }
+
+  clearServices(): void {
+    this.services.clear();
+  }
+
+  /**
+   * Sends a notification to every open connection (optionally filtered) and returns how many got
+   * it. Never waits: sends are queued by the socket, and a client whose queue already exceeds
+   * `broadcastMaxBuffered` is skipped rather than allowed to grow memory without bound.
+   */
+  broadcast(method: string, args: readonly unknown[], filter?: (peer: Peer) => boolean): number {
+    const max = this.options.broadcastMaxBuffered ?? 1024 * 1024;
+    let sent = 0;
+    for (const [peer, ws] of this.peers) {
+      if (!peer.isOpen || ws.bufferedAmount > max) continue;
+      if (filter !== undefined && !filter(peer)) continue;
+      try {
+        peer.notify(method, args);
+        sent++;
+      } catch {
+        // closing in the meantime; skip
+      }
+    }
+    return sent;
+  }
+
+  /** Statistics summed over all connections, past and present. */
+  stats(): Stats {
+    let total = this.pastStats;
+    for (const peer of this.peers.keys()) total = addStats(total, peer.stats());
+    return total;
+  }
+
+  /**
+   * Graceful close (idempotent): stop accepting, close every connection with 1001 (calls in flight
+   * fail, handlers are aborted), wait for the clients' close frames (bounded), then stop listening.
+   */
+  close(reason = 'server shutting down'): Promise<void> {
+    this.closing ??= this.shutdown(reason);
+    return this.closing;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    const httpClosed = this.ownsHttp
+      ? new Promise<void>((resolve) => this.http.close(() => resolve()))
+      : Promise.resolve();
+    this.http.off('upgrade', this.onUpgrade);
+    const all = [...this.peers.keys()].map((p) => p.close(CloseCode.GOING_AWAY, reason).catch(() => undefined));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(all),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.options.closeTimeoutMs ?? 2000);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const ws of this.peers.values()) ws.terminate();
+    if (this.ownsHttp) this.http.closeAllConnections();
+    this.wss.close();
+    await httpClosed;
+  }
+
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // A peer that resets the TCP connection mid-upgrade must not crash the process.
+    socket.on('error', () => undefined);
+    try {
+      if (this.closing !== undefined) return reject(socket, 503);
+      const path = (req.url ?? '/').split('?')[0];
+      if (this.options.path !== undefined && path !== this.options.path) return reject(socket, 404);
+      const offered = (req.headers['sec-websocket-protocol'] ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      const supported = (this.options.codecs ?? ['msgpack', 'json']).map((c) => SUBPROTOCOL[c]);
+      if (offered.length > 0 && !offered.some((p) => supported.includes(p))) {
+        return reject(socket, 400, 'no supported wsp subprotocol offered');
+      }
+      let data: unknown;
+      if (this.options.accept !== undefined) {
+        let decision: AcceptResult;
+        try {
+          decision = await this.options.accept(req);
+        } catch (e) {
+          this.log(e, 'accept hook failed');
+          return reject(socket, 500);
+        }
+        if (decision === false) return reject(socket, 403);
+        if (typeof decision === 'object' && decision !== null) {
+          if ('status' in decision) return reject(socket, decision.status, decision.message);
+          data = decision.data;
+        }
+      }
+      if (this.closing !== undefined || socket.destroyed) return reject(socket, 503);
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, req, data));
+    } catch (e) {
+      this.log(e, 'upgrade failed');
+      reject(socket, 500);
+    }
+  }
+
+  private attach(ws: WebSocket, req: IncomingMessage, data: unknown): void {
+    const { port: _p, host: _h, server: _s, path: _pa, codecs: _c, accept: _a, onConnection, broadcastMaxBuffered: _b, closeTimeoutMs: _t, ...peerOptions } =
+      this.options;
+    const peer: Peer = new Peer(ws, {
+      ...peerOptions,
+      sharedServices: this.services,
+      data,
+      onClose: () => {
+        this.pastStats = addStats(this.pastStats, peer.stats());
+        this.peers.delete(peer);
+      },
+    });
+    if (!peer.isOpen) return; // e.g. closed at once for a bad subprotocol
+    this.peers.set(peer, ws);
+    try {
+      onConnection?.(peer, req);
+    } catch (e) {
+      this.log(e, 'onConnection failed');
+    }
+  }
+
+  private log(error: unknown, what: string): void {
+    if (this.options.log !== undefined) this.options.log(error, what);
+    else console.error(`wsp: ${what}:`, error);
+  }
+}
+
+function reject(socket: Duplex, status: number, message?: string): void {
+  if (socket.destroyed) return;
+  const body = message ?? STATUS_CODES[status] ?? '';
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,534 @@
+/**
+ * One wsp connection (PROTOCOL.md §2): symmetric, so the same class serves the client's link and
+ * each connection a server accepts. It owns the handshake, the frame dispatch, the caller's call
+ * table and the callee's running handlers, and it never lets a peer's bytes throw out of an event
+ * handler: every malformed input ends in a close code (§7).
+ */
+import type { CallOptions, Caller, StreamOptions, WspStream } from './caller.js';
+import { CloseCode, shortenCloseReason } from './close.js';
+import { type Codec, type CodecKind, DecodeFailure, codecForSubprotocol, createCodec, depthWithin } from './codec.js';
+import { CloseError, RpcError, type WspError } from './errors.js';
+import { type Frame, FrameType, MalformedFrame, PROTOCOL_VERSION, parseFrame } from './frames.js';
+import { IncomingCalls } from './incoming.js';
+import { type CallContext, ServiceRegistry, type ServiceHandlers } from './services.js';
+import { type Stats, StatsCounter, utf8Length } from './stats.js';
+import { OutgoingCalls, unencodable } from './outgoing.js';
+import { type CloseEventLike, type MessageEventLike, ReadyState, type WebSocketLike, messageData, pingCapable } from './socket.js';
+
+export interface PeerLimits {
+  /** Largest message accepted, in bytes; larger closes with 1009. Default 16 MiB. */
+  maxMessageSize: number;
+  /** Deepest nesting accepted in a payload value; deeper args fail with INVALID_ARGUMENTS. Default 64. */
+  maxDepth: number;
+  /** Incoming calls and streams running at once on this connection; more get OVERLOADED. Default 1024. */
+  maxIncomingCalls: number;
+  /** Time allowed for the peer's HELLO after the socket opened; 4001 after. Default 10 s. */
+  handshakeTimeoutMs: number;
+  /** WebSocket ping interval where the socket can ping (Node `ws`); 0 disables. Default 20 s. */
+  keepAliveIntervalMs: number;
+  /** Close with 4002 when nothing was received for this long (needs ping support); 0 disables. Default 60 s. */
+  deadPeerTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<PeerLimits> = {
+  maxMessageSize: 16 * 1024 * 1024,
+  maxDepth: 64,
+  maxIncomingCalls: 1024,
+  handshakeTimeoutMs: 10_000,
+  keepAliveIntervalMs: 20_000,
+  deadPeerTimeoutMs: 60_000,
+};
+
+/** An incoming call or notification as the wildcard observer sees it. */
+export interface IncomingEvent {
+  readonly kind: 'call' | 'stream' | 'notify';
+  readonly method: string;
+  readonly args: unknown;
+  readonly connectionId: number;
+  readonly data: unknown;
+}
+
+export type Observer = (event: IncomingEvent) => void;
+
+export interface CloseInfo {
+  readonly code: number;
+  readonly reason: string;
+}
+
+export interface PeerOptions {
+  /** This peer's own services (default: a new, empty registry). */
+  services?: ServiceRegistry;
+  /** Services looked up after the peer's own (a server shares its registry with all connections). */
+  sharedServices?: ServiceRegistry;
+  limits?: Partial<PeerLimits>;
+  /** Deadline for unary calls without `timeoutMs`, in ms; Infinity for none. Default 30 s. */
+  defaultTimeoutMs?: number;
+  /** Default stream window (initial credit). Default 32. */
+  streamWindow?: number;
+  /** Sees every incoming CALL, STREAM and NOTIFY (also unknown methods). */
+  observer?: Observer;
+  /** Per-connection data shown to handlers as `ctx.data`. */
+  data?: unknown;
+  /** Where failures that are not sent to the peer go (handler crashes etc.). Default console.error. */
+  log?: (error: unknown, what: string) => void;
+  /** Called when the connection has closed (after every call has been failed). */
+  onClose?: (info: CloseInfo) => void;
+}
+
+let nextConnectionId = 1;
+
+type State = 'connecting' | 'open' | 'closing' | 'closed';
+
+/** Largest delay setTimeout honours (larger values fire at once). */
+const MAX_TIMER = 0x7fff_ffff;
+
+export class Peer implements Caller {
+  /** Unique per process; shown to handlers and the observer. */
+  readonly id: number = nextConnectionId++;
+  /** This peer's services. */
+  readonly services: ServiceRegistry;
+  /** Resolves `{code, reason}` on a 1000 close; rejects with a {@link CloseError} on any other. */
+  readonly closed: Promise<CloseInfo>;
+  /** Resolves when the peer's HELLO arrived; rejects if the connection ends first. */
+  readonly ready: Promise<void>;
+  /** Per-connection data (from the server's accept hook). */
+  readonly data: unknown;
+
+  private readonly socket: WebSocketLike;
+  private readonly opts: PeerOptions;
+  private readonly limits: PeerLimits;
+  private codecImpl: Codec | undefined;
+  private state: State = 'connecting';
+  private remoteHello: Record<string, string> | undefined;
+  private readonly outgoing: OutgoingCalls;
+  private readonly incoming: IncomingCalls;
+  private readonly counters = new StatsCounter();
+  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  private keepAliveTimer: ReturnType<typeof setInterval> | undefined;
+  private lastReceived = Date.now();
+  /** Set when this side started the close: its code/reason are what `closed` reports. */
+  private localClose: { code: number; reason: string; byApplication: boolean } | undefined;
+  private resolveClosed!: (info: CloseInfo) => void;
+  private rejectClosed!: (error: CloseError) => void;
+  private resolveReady!: () => void;
+  private rejectReady!: (error: unknown) => void;
+  private readonly onPong = (): void => {
+    this.lastReceived = Date.now();
+  };
+
+  /**
+   * Attaches a peer to a WebSocket that is open or still connecting (transport-agnostic: any
+   * WHATWG-style WebSocket). Sends HELLO as soon as the socket is open.
+   */
+  constructor(socket: WebSocketLike, options: PeerOptions = {}) {
+    this.socket = socket;
+    this.opts = options;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.services = options.services ?? new ServiceRegistry();
+    this.data = options.data;
+    this.closed = new Promise<CloseInfo>((resolve, reject) => {
+      this.resolveClosed = resolve;
+      this.rejectClosed = reject;
+    });
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    // Nobody is obliged to observe these: an unobserved rejection must not crash Node.
+    this.closed.catch(() => undefined);
+    this.ready.catch(() => undefined);
+    this.outgoing = new OutgoingCalls(
+      {
+        send: (frame) => this.sendFrame(frame),
+        unavailable: (method) => this.unavailableError(method),
+        codec: () => this.codecKind(),
+        log: (e, what) => this.log(e, what),
+        countCall: () => this.counters.add('callsSent'),
+      },
+      { timeoutMs: options.defaultTimeoutMs ?? 30_000, window: options.streamWindow ?? 32, maxDepth: this.limits.maxDepth },
+    );
+    this.incoming = new IncomingCalls({
+      send: (frame) => this.sendFrame(frame),
+      log: (e, what) => this.log(e, what),
+      countSent: (kind) => this.counters.add(kind === 'reply' ? 'repliesSent' : 'errorsSent'),
+    });
+
+    // §8: the handshake timeout covers the WebSocket upgrade (when attached to a connecting
+    // socket) and the peer's HELLO.
+    if (this.limits.handshakeTimeoutMs > 0) {
+      this.handshakeTimer = setTimeout(() => {
+        if (this.remoteHello === undefined) this.beginClose(CloseCode.HANDSHAKE_TIMEOUT, 'no HELLO within the handshake timeout', false);
+      }, Math.min(this.limits.handshakeTimeoutMs, MAX_TIMER));
+    }
+    socket.binaryType = 'arraybuffer';
+    socket.addEventListener('message', this.onMessage);
+    socket.addEventListener('close', this.onSocketClose);
+    socket.addEventListener('error', this.onSocketError);
+    if (socket.readyState === ReadyState.OPEN) this.start();
+    else if (socket.readyState === ReadyState.CONNECTING) socket.addEventListener('open', this.onOpen);
+    else queueMicrotask(() => this.finish({ code: CloseCode.ABNORMAL, reason: 'socket already closed' }));
+  }
+
+  /** The negotiated codec (undefined until the socket is open). */
+  get codec(): CodecKind | undefined {
+    return this.codecImpl?.kind;
+  }
+
+  /** The peer's HELLO `services` map (name → fingerprint), once received. */
+  get remoteServices(): Readonly<Record<string, string>> | undefined {
+    return this.remoteHello;
+  }
+
+  /** Whether the connection is open (HELLO sent) and not closing. */
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  addService(name: string, handlers: ServiceHandlers, fingerprint = ''): void {
+    this.services.add(name, handlers, fingerprint);
+  }
+
+  removeService(name: string): boolean {
+    return this.services.remove(name);
+  }
+
+  clearServices(): void {
+    this.services.clear();
+  }
+
+  stats(): Stats {
+    return this.counters.snapshot(this.outgoing.size, this.incoming.size);
+  }
+
+  // ---- calling ---------------------------------------------------------------------------------
+
+  call<T = unknown>(method: string, args: readonly unknown[], options: CallOptions<T> = {}): Promise<T> {
+    return this.outgoing.call(method, args, options);
+  }
+
+  stream<T = unknown>(method: string, args: readonly unknown[], options: StreamOptions<T> = {}): WspStream<T> {
+    return this.outgoing.stream(method, args, options);
+  }
+
+  notify(method: string, args: readonly unknown[]): void {
+    const unavailable = this.unavailableError(method);
+    if (unavailable !== undefined) throw unavailable;
+    try {
+      this.sendFrame([FrameType.NOTIFY, method, args]);
+    } catch (e) {
+      throw unencodable(method, e);
+    }
+    this.counters.add('notificationsSent');
+  }
+
+  /**
+   * Closes the connection (default 1000). Idempotent. Calls in flight fail with CLOSED at once;
+   * running handlers are aborted. The reason is shortened to 123 UTF-8 bytes (§7).
+   */
+  close(code: number = CloseCode.NORMAL, reason = ''): Promise<CloseInfo> {
+    this.beginClose(code, reason, true);
+    return this.closed;
+  }
+
+  // ---- internals: outgoing -------------------------------------------------------------------
+
+  private codecKind(): CodecKind {
+    return this.codecImpl?.kind ?? 'msgpack';
+  }
+
+  private unavailableError(method: string): WspError | undefined {
+    if (this.state === 'open') return undefined;
+    if (this.state === 'connecting') return new RpcError('NOT_CONNECTED', 'connection not open yet', { method });
+    return this.localClose?.byApplication === true
+      ? new RpcError('CLOSED', 'connection closed by the application', { method })
+      : new RpcError('DISCONNECTED', 'connection lost', { method });
+  }
+
+  // ---- internals: the connection ---------------------------------------------------------------
+
+  private readonly onOpen = (): void => {
+    this.socket.removeEventListener('open', this.onOpen);
+    try {
+      this.start();
+    } catch (e) {
+      this.internalFailure(e);
+    }
+  };
+
+  private start(): void {
+    if (this.state !== 'connecting') return;
+    const kind = codecForSubprotocol(this.socket.protocol);
+    this.codecImpl = createCodec(kind ?? 'msgpack');
+    this.state = 'open';
+    this.counters.openedAt = Date.now();
+    this.lastReceived = Date.now();
+    if (kind === undefined) {
+      this.beginClose(CloseCode.PROTOCOL_ERROR, `unsupported subprotocol ${this.socket.protocol}`, false);
+      return;
+    }
+    // §2.1: HELLO first, without waiting for the peer's.
+    this.sendFrame([
+      FrameType.HELLO,
+      PROTOCOL_VERSION,
+      { ...this.opts.sharedServices?.fingerprints(), ...this.services.fingerprints() },
+    ]);
+    const pinger = pingCapable(this.socket);
+    if (pinger !== undefined && this.limits.keepAliveIntervalMs > 0) {
+      pinger.on('pong', this.onPong);
+      this.keepAliveTimer = setInterval(() => {
+        if (this.state !== 'open') return;
+        const dead = this.limits.deadPeerTimeoutMs;
+        if (dead > 0 && Date.now() - this.lastReceived > dead) {
+          this.beginClose(CloseCode.KEEPALIVE_TIMEOUT, 'keep-alive timeout', false);
+          return;
+        }
+        try {
+          pinger.ping();
+        } catch {
+          // the socket is closing; its close event follows
+        }
+      }, Math.min(this.limits.keepAliveIntervalMs, MAX_TIMER));
+    }
+  }
+
+  /** Encodes and sends one frame. Returns false if the link is not open; throws if unencodable. */
+  private sendFrame(frame: unknown[]): boolean {
+    if (this.state !== 'open' || this.socket.readyState !== ReadyState.OPEN || this.codecImpl === undefined) return false;
+    const data = this.codecImpl.encode(frame);
+    this.socket.send(data);
+    this.counters.add('framesSent');
+    this.counters.add('bytesSent', typeof data === 'string' ? utf8Length(data) : data.byteLength);
+    return true;
+  }
+
+  private readonly onMessage = (event: unknown): void => {
+    try {
+      this.handleMessage((event as MessageEventLike).data);
+    } catch (e) {
+      // A bug of ours, not the peer's: never let it escape into the event loop.
+      this.internalFailure(e);
+    }
+  };
+
+  private readonly onSocketError = (): void => {
+    // The close event that follows carries the code; nothing to do, but a listener must exist so
+    // that EventEmitter-based sockets do not treat the error as unhandled.
+  };
+
+  private readonly onSocketClose = (event: unknown): void => {
+    try {
+      const e = event as Partial<CloseEventLike>;
+      this.finish({ code: typeof e.code === 'number' ? e.code : CloseCode.ABNORMAL, reason: typeof e.reason === 'string' ? e.reason : '' });
+    } catch (e) {
+      this.log(e, 'close handling failed');
+    }
+  };
+
+  private internalFailure(e: unknown): void {
+    this.log(e, 'wsp runtime error');
+    this.beginClose(CloseCode.INTERNAL_ERROR, 'internal error', false);
+  }
+
+  private protocolViolation(code: number, reason: string): void {
+    this.counters.add('invalidFrames');
+    this.beginClose(code, reason, false);
+  }
+
+  private handleMessage(raw: unknown): void {
+    if (this.state !== 'open' || this.codecImpl === undefined) return;
+    const data = messageData(raw);
+    if (data === undefined) return this.protocolViolation(CloseCode.UNSUPPORTED_DATA, 'unsupported message type');
+    const size = typeof data === 'string' ? utf8Length(data) : data.byteLength;
+    this.counters.add('framesReceived');
+    this.counters.add('bytesReceived', size);
+    this.lastReceived = Date.now();
+    if (size > this.limits.maxMessageSize) return this.protocolViolation(CloseCode.MESSAGE_TOO_BIG, 'message too big');
+    let frame: Frame;
+    try {
+      frame = parseFrame(this.codecImpl.decode(data));
+    } catch (e) {
+      if (e instanceof DecodeFailure) {
+        return this.protocolViolation(e.kind === 'kind' ? CloseCode.UNSUPPORTED_DATA : CloseCode.INVALID_PAYLOAD, e.message);
+      }
+      if (e instanceof MalformedFrame) return this.protocolViolation(CloseCode.PROTOCOL_ERROR, e.message);
+      throw e;
+    }
+    if (this.remoteHello === undefined) {
+      if (frame.type !== FrameType.HELLO) return this.protocolViolation(CloseCode.PROTOCOL_ERROR, 'first frame is not HELLO');
+      if (frame.version !== PROTOCOL_VERSION) {
+        return this.protocolViolation(CloseCode.UNSUPPORTED_VERSION, `unsupported protocol version ${frame.version}`);
+      }
+      this.remoteHello = frame.services;
+      if (this.handshakeTimer !== undefined) clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = undefined;
+      this.resolveReady();
+      return;
+    }
+    this.dispatch(frame);
+  }
+
+  private dispatch(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.HELLO:
+        return this.protocolViolation(CloseCode.PROTOCOL_ERROR, 'second HELLO');
+      case FrameType.CALL:
+      case FrameType.STREAM:
+        return this.onCall(frame);
+      case FrameType.NOTIFY:
+        return this.onNotify(frame);
+      case FrameType.REPLY:
+      case FrameType.ERROR:
+      case FrameType.ITEM:
+      case FrameType.END: {
+        if (frame.type === FrameType.REPLY) this.counters.add('repliesReceived');
+        else if (frame.type === FrameType.ERROR) this.counters.add('errorsReceived');
+        const violation = this.outgoing.receive(frame);
+        if (violation !== undefined) this.protocolViolation(CloseCode.PROTOCOL_ERROR, violation);
+        return;
+      }
+      case FrameType.CANCEL:
+        return this.incoming.cancel(frame.id);
+      case FrameType.CREDIT:
+        return this.incoming.credit(frame.id, frame.n);
+    }
+  }
+
+  private onCall(frame: Extract<Frame, { type: 1 | 2 }>): void {
+    const isStream = frame.type === FrameType.STREAM;
+    this.counters.add('callsReceived');
+    this.observe(isStream ? 'stream' : 'call', frame.method, frame.args);
+    if (this.incoming.calls.has(frame.id)) {
+      return this.protocolViolation(CloseCode.PROTOCOL_ERROR, `call id ${frame.id} already in flight`);
+    }
+    const def = this.lookup(frame.method);
+    const reject = (code: number, message: string): void => {
+      if (this.sendFrame([FrameType.ERROR, frame.id, code, message, null])) this.counters.add('errorsSent');
+    };
+    if (def === undefined || def.kind !== (isStream ? 'stream' : 'unary')) {
+      return reject(1, `unknown method ${frame.method}`);
+    }
+    if (!Array.isArray(frame.args) || !depthWithin(frame.args, this.limits.maxDepth)) {
+      return reject(2, Array.isArray(frame.args) ? 'arguments nested too deeply' : 'arguments are not an array');
+    }
+    if (this.incoming.size >= this.limits.maxIncomingCalls) return reject(5, 'too many calls in flight');
+    if (frame.deadline === 0) return reject(3, 'deadline exceeded');
+    const deadline = frame.deadline === null ? undefined : Date.now() + frame.deadline;
+    const call = this.incoming.open(frame.id, deadline, isStream ? (frame as { credit: number }).credit : 0);
+    const ctx = this.context(frame.method, call.controller.signal, deadline);
+    const args = frame.args as unknown[];
+    const run =
+      def.kind === 'stream'
+        ? this.incoming.runStream(call, def.handler, args, ctx)
+        : this.incoming.runUnary(call, def.handler as (a: unknown[], c: CallContext) => unknown, args, ctx);
+    run.catch((e: unknown) => this.log(e, `running ${frame.method}`));
+  }
+
+  private onNotify(frame: Extract<Frame, { type: 3 }>): void {
+    this.counters.add('notificationsReceived');
+    this.observe('notify', frame.method, frame.args);
+    const def = this.lookup(frame.method);
+    // §2.3: a NOTIFY is never answered; unknown methods and bad arguments are dropped and counted.
+    if (def === undefined || def.kind !== 'notify' || !Array.isArray(frame.args) || !depthWithin(frame.args, this.limits.maxDepth)) {
+      this.counters.add('invalidFrames');
+      return;
+    }
+    const ctx = this.context(frame.method, new AbortController().signal, undefined);
+    const args = frame.args as unknown[];
+    const handler = def.handler;
+    void (async () => {
+      try {
+        await handler(args, ctx);
+      } catch (e) {
+        this.log(e, `notification handler of ${frame.method} failed`);
+      }
+    })();
+  }
+
+  private lookup(method: string): ReturnType<ServiceRegistry['lookup']> {
+    return this.services.lookup(method) ?? this.opts.sharedServices?.lookup(method);
+  }
+
+  private context(method: string, signal: AbortSignal, deadline: number | undefined): CallContext {
+    return { method, signal, deadline, codec: this.codecKind(), connectionId: this.id, data: this.data, peer: this };
+  }
+
+  private observe(kind: IncomingEvent['kind'], method: string, args: unknown): void {
+    const observer = this.opts.observer;
+    if (observer === undefined) return;
+    try {
+      observer({ kind, method, args, connectionId: this.id, data: this.data });
+    } catch (e) {
+      this.log(e, 'observer failed');
+    }
+  }
+
+  /** Starts closing: fails calls and aborts handlers now, then closes the socket. */
+  private beginClose(code: number, reason: string, byApplication: boolean): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const short = shortenCloseReason(reason);
+    this.localClose = { code, reason: short, byApplication };
+    this.state = 'closing';
+    this.failAll();
+    try {
+      this.socket.close(code, short);
+    } catch {
+      // Browsers only let applications send 1000 and 3000–4999; fall back to 1000.
+      try {
+        this.socket.close(CloseCode.NORMAL, short);
+      } catch (e) {
+        this.log(e, 'closing the socket failed');
+      }
+    }
+  }
+
+  private failAll(): void {
+    const byApp = this.localClose?.byApplication === true;
+    this.outgoing.failAll((method) =>
+      byApp
+        ? new RpcError('CLOSED', 'connection closed by the application', { method })
+        : new RpcError('DISCONNECTED', 'connection lost', { method }),
+    );
+    this.incoming.abortAll(
+      byApp ? new RpcError('CLOSED', 'connection closed') : new RpcError('DISCONNECTED', 'connection lost'),
+    );
+  }
+
+  /** The socket is closed: settle everything exactly once. */
+  private finish(event: CloseInfo): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.failAll();
+    if (this.handshakeTimer !== undefined) clearTimeout(this.handshakeTimer);
+    if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer);
+    pingCapable(this.socket)?.off('pong', this.onPong);
+    this.socket.removeEventListener('message', this.onMessage);
+    this.socket.removeEventListener('open', this.onOpen);
+    this.socket.removeEventListener('close', this.onSocketClose);
+    // Keep the error listener: an EventEmitter socket may still emit 'error' after close.
+    this.counters.closedAt = Date.now();
+    // The code this side sent when it started the close; otherwise what the peer sent.
+    const info: CloseInfo = this.localClose ?? { code: event.code, reason: event.reason };
+    const result: CloseInfo = { code: info.code, reason: info.reason };
+    this.rejectReady(new CloseError(result.code, result.reason));
+    if (result.code === CloseCode.NORMAL) this.resolveClosed(result);
+    else this.rejectClosed(new CloseError(result.code, result.reason));
+    try {
+      this.opts.onClose?.(result);
+    } catch (e) {
+      this.log(e, 'onClose callback failed');
+    }
+  }
+
+  private log(error: unknown, what: string): void {
+    const log = this.opts.log;
+    if (log !== undefined) {
+      try {
+        log(error, what);
+      } catch {
+        // a failing logger must not take the connection down
+      }
+      return;
+    }
+    console.error(`wsp: ${what}:`, error);
+  }
+}
