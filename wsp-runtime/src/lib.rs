@@ -1,1 +1,114 @@
-//! wsp-runtime.
+//! wsp-runtime: the wsp wire protocol (see `PROTOCOL.md`) and bidirectional RPC peers over
+//! WebSocket, on tokio and tokio-tungstenite.
+//!
+//! - [`Server`] accepts connections and serves services on each; [`Client`] connects,
+//!   reconnects with backoff and serves its own services to the server; [`Peer`] is one end of
+//!   a connection, the same type on both sides, and can also run over any WebSocket stream
+//!   ([`Peer::from_stream`], [`Server::attach`]).
+//! - Calls: unary ([`Caller::call`]), server streams with credit-based back-pressure
+//!   ([`Caller::stream`]) and notifications ([`Caller::notify`]); untyped variants take and
+//!   return [`rmpv::Value`]s. Dropping a call cancels it at the callee; deadlines travel with
+//!   the call.
+//! - Services: [`FnService`] builds untyped services from closures; generated code implements
+//!   [`Service`] (see the [`codegen`] module). Services are added and removed at run time on a
+//!   [`Server`] (shared by all its connections), a [`Client`] (kept across reconnects) or one
+//!   [`Peer`]. An [`Observer`] hook sees every incoming call and notification.
+//! - Limits ([`Config`]): message size (close 1009), decoding depth (`INVALID_ARGUMENTS`),
+//!   incoming calls in flight (`OVERLOADED`), handshake timeout (4001), keep-alive (4002),
+//!   bounded send queues. Statistics per connection and per server/client ([`StatsSnapshot`]).
+//!
+//! # Design
+//!
+//! Each connection has a reader task (parses the envelope by hand, dispatches calls, completes
+//! pending calls by id through oneshot channels) and a writer task (drains a bounded queue,
+//! feeding all queued frames and flushing once). A call that is alone on its connection writes
+//! its frame on the caller's task; a handler that is done at its first poll is answered on the
+//! reader task without spawning; other handlers run as tasks, bounded by the call's deadline and
+//! aborted on CANCEL or when the connection closes.
+//!
+//! # Typed (generated) code
+//!
+//! Generated code uses only [`codegen`]: a typed server implements [`Service`], decodes
+//! `request.args` ([`Payload::decode`]) straight into its parameter tuple or struct and answers
+//! with [`Handler::unary`] / [`Handler::stream`] / [`Handler::notify`] (results are encoded into
+//! the outgoing frame by [`CallContext::encode_reply`] / [`CallContext::encode_item`]); errors
+//! are [`ServiceError`]s (typed errors via [`ServiceError::application`]). A typed client wraps
+//! a [`Caller`] and uses [`Caller::call`], [`Caller::stream`] and [`Caller::notify`]; typed
+//! errors come back as [`CallError::Application`], decoded with [`CallError::details`].
+//!
+//! # Example
+//!
+//! ```
+//! use rmpv::Value;
+//! use wsp_runtime::{Client, FnService, Server};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let math = FnService::new("math.Math").unary("add", |_ctx, args| async move {
+//!     Ok(Value::from(args.iter().filter_map(Value::as_i64).sum::<i64>()))
+//! });
+//! let server = Server::builder().service(math.into_service()).bind("127.0.0.1:0").await?;
+//!
+//! let client = Client::builder(server.url()).build();
+//! client.connect().await?;
+//! let sum = client.call_value("math.Math/add", vec![1.into(), 2.into(), 3.into()]).await?;
+//! assert_eq!(sum, Value::from(6));
+//!
+//! client.close(1000, "done").await?;
+//! server.close().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod adapt;
+mod call;
+mod client;
+mod close;
+mod codec;
+mod config;
+mod conn;
+mod context;
+mod error;
+mod frame;
+mod macros;
+mod peer;
+mod server;
+mod service;
+mod stats;
+pub mod with;
+
+pub use call::{CallOptions, CallStream, Caller};
+pub use client::{Client, ClientBuilder, ConnectionState};
+pub use close::{CloseError, CloseInfo, MAX_REASON_BYTES, code as close_code, truncate_reason};
+pub use codec::{Codec, DecodeError, EncodeError, JsonCodec, MsgPackCodec, Payload, PayloadCodec};
+pub use config::{Config, ReconnectPolicy};
+pub use context::{CallContext, ConnData};
+pub use error::{CallError, ConnectError, ErrorCode, ErrorDetails, ServiceError};
+pub use peer::{Peer, PeerOptions};
+pub use server::{
+    AcceptHook, AcceptRequest, BroadcastReport, CloseHook, OpenHook, Reject, Server, ServerBuilder,
+};
+pub use service::{CallKind, Encoded, FnService, Handler, Observed, Observer, Request, Service};
+pub use stats::StatsSnapshot;
+
+pub use rmpv::Value;
+pub use tokio_tungstenite;
+
+/// Everything generated code uses, under one path (`wsp_runtime::codegen`), so the runtime can
+/// move things around without breaking generated files.
+#[doc(hidden)]
+pub mod codegen {
+    pub use crate::adapt::{Bytes, Int64};
+    pub use crate::call::{CallOptions, CallStream, Caller};
+    pub use crate::codec::{Codec, DecodeError, EncodeError, Payload};
+    pub use crate::context::{CallContext, ConnData};
+    pub use crate::error::{CallError, ErrorCode, ServiceError};
+    pub use crate::peer::Peer;
+    pub use crate::service::{CallKind, Encoded, Handler, Request, Service};
+    pub use crate::with::{bytes, int64};
+    pub use futures_util::future::BoxFuture;
+    pub use futures_util::stream::{BoxStream, Stream, StreamExt};
+    pub use serde;
+    pub use serde_with::{As, Same};
+    pub use std::sync::Arc;
+}

@@ -1,0 +1,61 @@
+//! Composable serde adapters for generated code, built on [`serde_with::As`].
+//!
+//! A field whose schema type holds a 64-bit integer or `bytes` anywhere inside it (say
+//! `list<map<string, bytes?>>`) needs the PROTOCOL §5 encoding at exactly those places. Generated
+//! code spells the field's shape with adapters and lets `serde_with` walk the containers:
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use serde::{Deserialize, Serialize};
+//! use wsp_runtime::codegen::{As, Bytes, Int64, Same};
+//!
+//! #[derive(Serialize, Deserialize, PartialEq, Debug)]
+//! struct Row {
+//!     #[serde(with = "As::<Vec<BTreeMap<Same, Option<Bytes>>>>")]
+//!     blobs: Vec<BTreeMap<String, Option<Vec<u8>>>>,
+//!     #[serde(with = "As::<Int64>")]
+//!     total: u64,
+//! }
+//!
+//! let row = Row { blobs: vec![BTreeMap::from([("a".into(), Some(vec![1, 2]))])], total: u64::MAX };
+//! let json = serde_json::to_string(&row).unwrap();
+//! assert_eq!(json, r#"{"blobs":[{"a":"AQI="}],"total":"18446744073709551615"}"#);
+//! assert_eq!(serde_json::from_str::<Row>(&json).unwrap(), row);
+//! ```
+
+use serde::{Deserializer, Serializer};
+use serde_with::{DeserializeAs, SerializeAs};
+
+use crate::with::{bytes, int64};
+
+/// Adapter for `i64`/`u64`: a MessagePack int, a decimal string in JSON (numbers accepted).
+#[derive(Debug, Clone, Copy)]
+pub struct Int64;
+
+impl<T: int64::Int64> SerializeAs<T> for Int64 {
+    fn serialize_as<S: Serializer>(source: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        int64::serialize(source, serializer)
+    }
+}
+
+impl<'de, T: int64::Int64> DeserializeAs<'de, T> for Int64 {
+    fn deserialize_as<D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        int64::deserialize(deserializer)
+    }
+}
+
+/// Adapter for `Vec<u8>`: MessagePack `bin`, a standard base64 string in JSON.
+#[derive(Debug, Clone, Copy)]
+pub struct Bytes;
+
+impl SerializeAs<Vec<u8>> for Bytes {
+    fn serialize_as<S: Serializer>(source: &Vec<u8>, serializer: S) -> Result<S::Ok, S::Error> {
+        bytes::serialize(source, serializer)
+    }
+}
+
+impl<'de> DeserializeAs<'de, Vec<u8>> for Bytes {
+    fn deserialize_as<D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        bytes::deserialize(deserializer)
+    }
+}

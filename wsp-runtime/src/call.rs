@@ -1,0 +1,478 @@
+//! Making calls: the cloneable [`Caller`] handle, per-call options and server streams.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use rmpv::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, Sleep};
+use tracing::Instrument;
+
+use crate::client::ClientShared;
+use crate::codec::{Codec, Payload};
+use crate::conn::{ConnInner, Pending, StreamEvent};
+use crate::frame::{self, FrameWriter};
+
+/// Options of one call.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use wsp_runtime::CallOptions;
+///
+/// let opts = CallOptions::new().timeout(Duration::from_millis(250));
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallOptions {
+    deadline: DeadlineOpt,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+enum DeadlineOpt {
+    /// The configured default (unary calls) or none (streams).
+    #[default]
+    Default,
+    None,
+    After(Duration),
+    At(Instant),
+}
+
+impl CallOptions {
+    /// Default options: the configured default deadline.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The call may take at most `timeout` from now.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.deadline = DeadlineOpt::After(timeout);
+        self
+    }
+
+    /// The call must finish by `deadline`.
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = DeadlineOpt::At(deadline);
+        self
+    }
+
+    /// The call has no deadline.
+    pub fn no_deadline(mut self) -> Self {
+        self.deadline = DeadlineOpt::None;
+        self
+    }
+
+    fn resolve(self, default: Option<Duration>) -> Option<Instant> {
+        match self.deadline {
+            DeadlineOpt::Default => default.map(|d| Instant::now() + d),
+            DeadlineOpt::None => None,
+            DeadlineOpt::After(d) => Some(Instant::now() + d),
+            DeadlineOpt::At(t) => Some(t),
+        }
+    }
+}
+
+/// Milliseconds left until `deadline`, as sent in the frame (PROTOCOL §2.4).
+fn deadline_ms(deadline: Option<Instant>) -> Result<Option<u32>, CallError> {
+    match deadline {
+        None => Ok(None),
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(CallError::DeadlineExceeded);
+            }
+            Ok(Some(left.as_millis().clamp(1, u128::from(u32::MAX)) as u32))
+        }
+    }
+}
+
+use crate::error::CallError;
+
+/// Removes a call from the pending map and sends CANCEL if it is dropped before its outcome
+/// arrived (PROTOCOL §2.5).
+struct CallGuard<'a> {
+    conn: &'a Arc<ConnInner>,
+    id: u32,
+    /// `false` once the outcome arrived (nothing to cancel).
+    armed: bool,
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.conn.take_pending(self.id).is_some() {
+            self.conn.send_soon(frame::cancel(self.conn.codec, self.id));
+        }
+    }
+}
+
+impl ConnInner {
+    async fn call_raw<A: Serialize + ?Sized>(
+        self: &Arc<Self>,
+        method: &str,
+        args: &A,
+        deadline: Option<Instant>,
+    ) -> Result<Payload, CallError> {
+        let ms = deadline_ms(deadline)?;
+        let id = self.next_id();
+        let mut w = FrameWriter::new(self.codec, frame::CALL, 5, 64 + method.len());
+        w.uint(id.into()).str(method).opt_uint(ms).value(args)?;
+        let msg = w.finish();
+        let (tx, rx) = oneshot::channel();
+        let alone = self.insert_pending(id, Pending::Unary(tx))?;
+        let mut guard = CallGuard {
+            conn: self,
+            id,
+            armed: true,
+        };
+        self.stats.add(|c| &c.calls_sent, 1);
+        let outcome = async {
+            if alone {
+                self.send_direct(msg).await?;
+            } else {
+                self.send(msg).await?;
+            }
+            match rx.await {
+                Ok(r) => r,
+                Err(_) => Err(self.closed_error()),
+            }
+        };
+        let result = match deadline {
+            Some(d) => match tokio::time::timeout_at(d, outcome).await {
+                Ok(r) => r,
+                Err(_) => return Err(CallError::DeadlineExceeded),
+            },
+            None => outcome.await,
+        };
+        guard.armed = false;
+        result
+    }
+
+    async fn notify_raw<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<(), CallError> {
+        if self.is_closing() {
+            return Err(self.closed_error());
+        }
+        let mut w = FrameWriter::new(self.codec, frame::NOTIFY, 3, 32 + method.len());
+        w.str(method).value(args)?;
+        self.stats.add(|c| &c.notifications_sent, 1);
+        self.send(w.finish()).await
+    }
+
+    async fn start_stream(
+        self: &Arc<Self>,
+        method: &str,
+        args: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<ActiveStream, CallError> {
+        let ms = deadline_ms(deadline)?;
+        let id = self.next_id();
+        let window = self.config.stream_window;
+        let mut w = FrameWriter::new(self.codec, frame::STREAM, 6, 32 + method.len() + args.len());
+        w.uint(id.into())
+            .str(method)
+            .opt_uint(ms)
+            .uint(window.into())
+            .raw(args);
+        let msg = w.finish();
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.insert_pending(id, Pending::Stream { tx, credit: window })?;
+        let active = ActiveStream {
+            conn: self.clone(),
+            id,
+            rx,
+            window,
+            since_credit: 0,
+            sleep: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            done: false,
+        };
+        self.stats.add(|c| &c.calls_sent, 1);
+        self.send(msg).await?;
+        Ok(active)
+    }
+}
+
+#[derive(Clone)]
+enum Target {
+    Conn(Arc<ConnInner>),
+    Client(Arc<ClientShared>),
+}
+
+/// A cheap, cloneable handle that makes calls on one connection (from a [`Peer`](crate::Peer),
+/// a server's connection, or a [`CallContext`](crate::CallContext)) or on a
+/// [`Client`](crate::Client)'s current connection, whichever it is at the time of the call.
+///
+/// Generated typed clients wrap a `Caller`.
+#[derive(Clone)]
+pub struct Caller {
+    target: Target,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.target {
+            Target::Conn(c) => write!(f, "Caller(connection {})", c.id),
+            Target::Client(_) => f.write_str("Caller(client)"),
+        }
+    }
+}
+
+impl Caller {
+    pub(crate) fn for_conn(conn: Arc<ConnInner>) -> Self {
+        Caller {
+            target: Target::Conn(conn),
+        }
+    }
+
+    pub(crate) fn for_client(client: Arc<ClientShared>) -> Self {
+        Caller {
+            target: Target::Client(client),
+        }
+    }
+
+    /// The codec calls are encoded with.
+    pub fn codec(&self) -> Codec {
+        match &self.target {
+            Target::Conn(c) => c.codec,
+            Target::Client(c) => c.codec,
+        }
+    }
+
+    fn default_deadline(&self) -> Option<Duration> {
+        match &self.target {
+            Target::Conn(c) => c.config.default_deadline,
+            Target::Client(c) => c.config.default_deadline,
+        }
+    }
+
+    async fn connection(&self, deadline: Option<Instant>) -> Result<Arc<ConnInner>, CallError> {
+        match &self.target {
+            Target::Conn(c) if c.is_closing() => Err(c.closed_error()),
+            Target::Conn(c) => Ok(c.clone()),
+            Target::Client(c) => c.connection(deadline).await,
+        }
+    }
+
+    /// Calls `method` (`"service/method"`) with `args` (a tuple or sequence: the argument
+    /// array) and decodes the result into `R`.
+    pub async fn call<A, R>(
+        &self,
+        method: &str,
+        args: &A,
+        opts: CallOptions,
+    ) -> Result<R, CallError>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let payload = self.call_payload(method, args, opts).await?;
+        Ok(payload.decode()?)
+    }
+
+    /// Like [`call`](Self::call) but returns the raw result payload (for decoders that borrow).
+    pub async fn call_payload<A>(
+        &self,
+        method: &str,
+        args: &A,
+        opts: CallOptions,
+    ) -> Result<Payload, CallError>
+    where
+        A: Serialize + ?Sized,
+    {
+        let deadline = opts.resolve(self.default_deadline());
+        let span = tracing::debug_span!("wsp.call", method);
+        async {
+            let conn = self.connection(deadline).await?;
+            conn.call_raw(method, args, deadline).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// An untyped call: arguments and result as MessagePack values, default options.
+    pub async fn call_value(&self, method: &str, args: Vec<Value>) -> Result<Value, CallError> {
+        self.call_value_with(method, args, CallOptions::default())
+            .await
+    }
+
+    /// An untyped call with options.
+    pub async fn call_value_with(
+        &self,
+        method: &str,
+        args: Vec<Value>,
+        opts: CallOptions,
+    ) -> Result<Value, CallError> {
+        let payload = self.call_payload(method, &args, opts).await?;
+        Ok(payload.to_value()?)
+    }
+
+    /// Sends a notification (no answer, not even an error). Waits for a connection like a call
+    /// with the default deadline.
+    pub async fn notify<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<(), CallError> {
+        let deadline = CallOptions::default().resolve(self.default_deadline());
+        let conn = self.connection(deadline).await?;
+        conn.notify_raw(method, args).await
+    }
+
+    /// An untyped notification.
+    pub async fn notify_value(&self, method: &str, args: Vec<Value>) -> Result<(), CallError> {
+        self.notify(method, &args).await
+    }
+
+    /// Starts a server stream; items are decoded into `R`. Dropping the stream cancels it.
+    /// Streams have no deadline unless `opts` sets one.
+    pub fn stream<A, R>(&self, method: &str, args: &A, opts: CallOptions) -> CallStream<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let mut buf = Vec::with_capacity(64);
+        if let Err(e) = self.codec().encode(&mut buf, args) {
+            return CallStream {
+                state: State::Failed(Some(e.into())),
+                _r: PhantomData,
+            };
+        }
+        let caller = self.clone();
+        let method = method.to_owned();
+        let fut = async move {
+            let deadline = opts.resolve(None);
+            let conn = caller.connection(deadline).await?;
+            conn.start_stream(&method, &buf, deadline).await
+        };
+        CallStream {
+            state: State::Starting(Box::pin(fut)),
+            _r: PhantomData,
+        }
+    }
+
+    /// An untyped stream.
+    pub fn stream_value(
+        &self,
+        method: &str,
+        args: Vec<Value>,
+        opts: CallOptions,
+    ) -> CallStream<Value> {
+        self.stream(method, &args, opts)
+    }
+}
+
+/// The consuming end of a stream call while items arrive.
+struct ActiveStream {
+    conn: Arc<ConnInner>,
+    id: u32,
+    rx: mpsc::UnboundedReceiver<StreamEvent>,
+    window: u32,
+    /// Items taken since the last CREDIT.
+    since_credit: u32,
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// `true` once END or ERROR arrived (nothing to cancel).
+    done: bool,
+}
+
+impl Drop for ActiveStream {
+    fn drop(&mut self) {
+        if !self.done && self.conn.take_pending(self.id).is_some() {
+            self.conn.send_soon(frame::cancel(self.conn.codec, self.id));
+        }
+    }
+}
+
+enum State {
+    Starting(BoxFuture<'static, Result<ActiveStream, CallError>>),
+    Active(ActiveStream),
+    Failed(Option<CallError>),
+    Done,
+}
+
+/// The items of a server stream (PROTOCOL §2.6): `Ok` items, then the end (`None`) or one
+/// `Err`. Credit is granted as items are taken, so a slow consumer slows the producer.
+/// Dropping it sends CANCEL.
+pub struct CallStream<R> {
+    state: State,
+    _r: PhantomData<fn() -> R>,
+}
+
+impl<R> std::fmt::Debug for CallStream<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallStream")
+    }
+}
+
+impl<R: DeserializeOwned> Stream for CallStream<R> {
+    type Item = Result<R, CallError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                State::Starting(fut) => match fut.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(a)) => this.state = State::Active(a),
+                    Poll::Ready(Err(e)) => {
+                        this.state = State::Done;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                },
+                State::Failed(e) => {
+                    let e = e.take();
+                    this.state = State::Done;
+                    return Poll::Ready(e.map(Err));
+                }
+                State::Done => return Poll::Ready(None),
+                State::Active(a) => {
+                    if let Some(s) = &mut a.sleep {
+                        if s.as_mut().poll(cx).is_ready() {
+                            this.state = State::Done;
+                            return Poll::Ready(Some(Err(CallError::DeadlineExceeded)));
+                        }
+                    }
+                    match a.rx.poll_recv(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Some(StreamEvent::Item(bytes))) => {
+                            a.since_credit += 1;
+                            if a.since_credit >= (a.window / 2).max(1) {
+                                a.conn.grant_credit(a.id, a.since_credit);
+                                a.since_credit = 0;
+                            }
+                            let payload =
+                                Payload::new(a.conn.codec, bytes, a.conn.config.max_depth);
+                            return Poll::Ready(Some(payload.decode().map_err(CallError::from)));
+                        }
+                        Poll::Ready(Some(StreamEvent::End)) => {
+                            a.done = true;
+                            this.state = State::Done;
+                            return Poll::Ready(None);
+                        }
+                        Poll::Ready(Some(StreamEvent::Error(e))) => {
+                            a.done = true;
+                            this.state = State::Done;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        Poll::Ready(None) => {
+                            let e = a.conn.closed_error();
+                            a.done = true;
+                            this.state = State::Done;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! [`Client`]: connects to a server, reconnects with backoff, and keeps its services across
+//! reconnects.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
+use rmpv::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+
+use crate::call::{CallOptions, CallStream, Caller};
+use crate::close::{CloseError, CloseInfo, code};
+use crate::codec::Codec;
+use crate::config::{Config, ReconnectPolicy};
+use crate::conn::{self, ConnInner, ConnSetup};
+use crate::error::{CallError, ConnectError};
+use crate::peer::Peer;
+use crate::service::{Observer, Registry, Service};
+use crate::stats::{Counters, StatsSnapshot};
+
+/// The state of a client's link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// Not connected (never connected, disconnected by the application, or gave up).
+    Disconnected,
+    /// Connecting for the first time.
+    Connecting,
+    /// Connected.
+    Connected,
+    /// The link dropped; retrying with backoff.
+    Reconnecting,
+    /// Closed by the application for good.
+    Closed,
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder {
+    url: String,
+    config: Config,
+    codec: Codec,
+    reconnect: ReconnectPolicy,
+    fail_fast: bool,
+    services: Vec<Arc<dyn Service>>,
+    observer: Option<Observer>,
+    headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Limits and timing.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The codec to ask for (default MessagePack); it is the only subprotocol offered.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The reconnect policy (default: on, 200 ms · 1.15ⁿ up to 30 s, ±20 % jitter).
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// `true`: calls made while disconnected fail at once with
+    /// [`CallError::NotConnected`]; `false` (default): they wait for the link up to their
+    /// deadline.
+    pub fn fail_fast(mut self, on: bool) -> Self {
+        self.fail_fast = on;
+        self
+    }
+
+    /// A service the client offers to the server (server → client calls); kept across
+    /// reconnects.
+    pub fn service(mut self, svc: Arc<dyn Service>) -> Self {
+        self.services.push(svc);
+        self
+    }
+
+    /// A hook seeing every incoming call and notification.
+    pub fn observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// An extra HTTP header sent with every upgrade request (e.g. a token for the server's
+    /// accept hook).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The client, not yet connected.
+    pub fn build(self) -> Client {
+        let registry = Registry::default();
+        for s in self.services {
+            registry.add(s);
+        }
+        Client {
+            shared: Arc::new(ClientShared {
+                url: self.url,
+                headers: self.headers,
+                config: Arc::new(self.config),
+                codec: self.codec,
+                reconnect: self.reconnect,
+                fail_fast: self.fail_fast,
+                registry: Arc::new(registry),
+                observer: self.observer,
+                current: ArcSwapOption::empty(),
+                state: watch::channel(ConnectionState::Disconnected).0,
+                stats: Arc::new(Counters::new()),
+                stopped: AtomicBool::new(true),
+                closed: AtomicBool::new(false),
+                supervisor: Mutex::new(None),
+                last_close: Mutex::new(None),
+                next_conn_id: AtomicU64::new(1),
+                connect_lock: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+}
+
+pub(crate) struct ClientShared {
+    url: String,
+    headers: Vec<(String, String)>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) codec: Codec,
+    reconnect: ReconnectPolicy,
+    fail_fast: bool,
+    registry: Arc<Registry>,
+    observer: Option<Observer>,
+    current: ArcSwapOption<ConnInner>,
+    state: watch::Sender<ConnectionState>,
+    stats: Arc<Counters>,
+    /// `true` while the application does not want a link (before connect, after disconnect).
+    stopped: AtomicBool,
+    /// `true` once closed for good.
+    closed: AtomicBool,
+    supervisor: Mutex<Option<JoinHandle<()>>>,
+    last_close: Mutex<Option<CloseInfo>>,
+    next_conn_id: AtomicU64,
+    connect_lock: tokio::sync::Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ClientShared {
+    /// The current connection, waiting for one per the disconnected-call policy.
+    pub(crate) async fn connection(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<ConnInner>, CallError> {
+        if let Some(c) = self.current.load_full() {
+            if !c.is_closing() {
+                return Ok(c);
+            }
+        }
+        let mut rx = self.state.subscribe();
+        loop {
+            if let Some(c) = self.current.load_full() {
+                if !c.is_closing() {
+                    return Ok(c);
+                }
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return Err(CallError::Closed);
+            }
+            if self.fail_fast {
+                return Err(CallError::NotConnected);
+            }
+            let changed = rx.changed();
+            match deadline {
+                Some(d) => match tokio::time::timeout_at(d, changed).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err(CallError::Closed),
+                    Err(_) => return Err(CallError::DeadlineExceeded),
+                },
+                None => {
+                    if changed.await.is_err() {
+                        return Err(CallError::Closed);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn open(self: &Arc<Self>) -> Result<Arc<ConnInner>, ConnectError> {
+        let mut req = self.url.as_str().into_client_request()?;
+        for (k, v) in &self.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| ConnectError::Header(e.to_string()))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|e| ConnectError::Header(e.to_string()))?;
+            req.headers_mut().append(name, value);
+        }
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static(self.codec.subprotocol()),
+        );
+        let connect = tokio_tungstenite::connect_async_with_config(
+            req,
+            Some(self.config.websocket_config()),
+            true,
+        );
+        let (ws, resp) = tokio::time::timeout(self.config.handshake_timeout, connect)
+            .await
+            .map_err(|_| ConnectError::Timeout)??;
+        let chosen = resp
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if Codec::from_subprotocol(chosen) != Some(self.codec) {
+            return Err(ConnectError::Subprotocol(chosen.to_owned()));
+        }
+        let setup = ConnSetup {
+            id: self.next_conn_id.fetch_add(1, Ordering::Relaxed),
+            codec: self.codec,
+            config: self.config.clone(),
+            shared_services: Some(self.registry.clone()),
+            stats_parent: Some(self.stats.clone()),
+            data: None,
+            observer: self.observer.clone(),
+            on_close: None,
+        };
+        Ok(conn::start(ws, setup))
+    }
+
+    fn set_current(&self, conn: Option<Arc<ConnInner>>, state: ConnectionState) {
+        self.current.store(conn);
+        self.state.send_replace(state);
+    }
+}
+
+/// Keeps the link up: waits for the connection to close, then reconnects with backoff unless
+/// the application stopped it.
+async fn supervise(shared: Arc<ClientShared>, mut conn: Arc<ConnInner>) {
+    loop {
+        let info = conn.wait_closed().await;
+        *lock(&shared.last_close) = Some(info);
+        if shared.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        if !shared.reconnect.enabled {
+            shared.set_current(None, ConnectionState::Disconnected);
+            return;
+        }
+        shared.set_current(None, ConnectionState::Reconnecting);
+        let mut attempt = 0u32;
+        conn = loop {
+            tokio::time::sleep(shared.reconnect.delay(attempt)).await;
+            attempt += 1;
+            if shared.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            match shared.open().await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::debug!(error = %e, attempt, "reconnect failed");
+                    if shared
+                        .reconnect
+                        .max_attempts
+                        .is_some_and(|max| attempt >= max)
+                    {
+                        shared.set_current(None, ConnectionState::Disconnected);
+                        return;
+                    }
+                }
+            }
+        };
+        if shared.stopped.load(Ordering::Acquire) {
+            conn.initiate_close(code::NORMAL, "client disconnected");
+            return;
+        }
+        shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        conn.stats.own.reconnects.fetch_add(1, Ordering::Relaxed);
+        shared.set_current(Some(conn.clone()), ConnectionState::Connected);
+    }
+}
+
+/// A wsp client. Building it does not connect; [`connect`](Self::connect) does. After the first
+/// successful connect it reconnects by itself (per its [`ReconnectPolicy`]) whenever the link
+/// drops, until [`disconnect`](Self::disconnect) or [`close`](Self::close). Its services survive
+/// reconnects. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<ClientShared>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.shared.url)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Client {
+    /// A builder for a client of `url` (e.g. `ws://127.0.0.1:8080/`).
+    pub fn builder(url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            url: url.into(),
+            config: Config::default(),
+            codec: Codec::MsgPack,
+            reconnect: ReconnectPolicy::default(),
+            fail_fast: false,
+            services: Vec::new(),
+            observer: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Connects (once; returns at once if already connected). A failed first connect is
+    /// returned as an error and not retried.
+    pub async fn connect(&self) -> Result<(), ConnectError> {
+        let s = &self.shared;
+        let _guard = s.connect_lock.lock().await;
+        if s.closed.load(Ordering::Acquire) {
+            return Err(ConnectError::Closed);
+        }
+        if s.current.load().as_ref().is_some_and(|c| !c.is_closing()) {
+            return Ok(());
+        }
+        if let Some(t) = lock(&s.supervisor).take() {
+            t.abort();
+        }
+        s.stopped.store(false, Ordering::Release);
+        s.state.send_replace(ConnectionState::Connecting);
+        match s.open().await {
+            Ok(conn) => {
+                s.set_current(Some(conn.clone()), ConnectionState::Connected);
+                *lock(&s.supervisor) = Some(tokio::spawn(supervise(s.clone(), conn)));
+                Ok(())
+            }
+            Err(e) => {
+                s.stopped.store(true, Ordering::Release);
+                s.state.send_replace(ConnectionState::Disconnected);
+                Err(e)
+            }
+        }
+    }
+
+    async fn stop(
+        &self,
+        code: u16,
+        reason: &str,
+        final_state: ConnectionState,
+    ) -> Option<CloseInfo> {
+        let s = &self.shared;
+        s.stopped.store(true, Ordering::Release);
+        if let Some(t) = lock(&s.supervisor).take() {
+            t.abort();
+        }
+        let conn = s.current.swap(None);
+        let info = match conn {
+            Some(c) => {
+                c.app_closed.store(true, Ordering::Release);
+                c.initiate_close(code, reason);
+                let info = c.wait_closed().await;
+                *lock(&s.last_close) = Some(info.clone());
+                Some(info)
+            }
+            None => None,
+        };
+        s.state.send_replace(final_state);
+        info
+    }
+
+    /// Closes the link with 1000 and stops reconnecting; [`connect`](Self::connect) may be
+    /// called again later. Idempotent.
+    pub async fn disconnect(&self) {
+        let _guard = self.shared.connect_lock.lock().await;
+        if self.shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        self.stop(
+            code::NORMAL,
+            "client disconnected",
+            ConnectionState::Disconnected,
+        )
+        .await;
+    }
+
+    /// Closes the client for good with `code` and `reason` (shortened to 123 bytes): calls fail
+    /// with [`CallError::Closed`] afterwards. Returns how the connection closed (`Ok` for
+    /// 1000). Idempotent: later calls return the first outcome.
+    pub async fn close(&self, code: u16, reason: &str) -> Result<CloseInfo, CloseError> {
+        let _guard = self.shared.connect_lock.lock().await;
+        if !self.shared.closed.swap(true, Ordering::AcqRel) {
+            self.stop(code, reason, ConnectionState::Closed).await;
+        }
+        self.last_close()
+            .unwrap_or_else(|| CloseInfo::new(code, reason))
+            .into_result()
+    }
+
+    /// Resolves once the client is closed for good or stopped (disconnected by the
+    /// application, reconnect off or given up), with the last connection's close outcome.
+    pub async fn closed(&self) -> Result<CloseInfo, CloseError> {
+        let mut rx = self.shared.state.subscribe();
+        let _ = rx
+            .wait_for(|s| {
+                matches!(s, ConnectionState::Closed)
+                    || (matches!(s, ConnectionState::Disconnected)
+                        && self.shared.current.load().is_none())
+            })
+            .await;
+        self.last_close()
+            .unwrap_or_else(|| CloseInfo::new(code::ABNORMAL, "not connected"))
+            .into_result()
+    }
+
+    /// The close outcome of the most recent connection, if one closed.
+    pub fn last_close(&self) -> Option<CloseInfo> {
+        lock(&self.shared.last_close).clone()
+    }
+
+    /// The current link state.
+    pub fn state(&self) -> ConnectionState {
+        *self.shared.state.borrow()
+    }
+
+    /// A receiver of link state changes.
+    pub fn watch_state(&self) -> watch::Receiver<ConnectionState> {
+        self.shared.state.subscribe()
+    }
+
+    /// A cloneable caller that uses whatever connection is current at each call.
+    pub fn caller(&self) -> Caller {
+        Caller::for_client(self.shared.clone())
+    }
+
+    /// The current connection, if connected.
+    pub fn peer(&self) -> Option<Peer> {
+        self.shared.current.load_full().map(Peer::from_inner)
+    }
+
+    /// See [`Caller::call`].
+    pub async fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+        opts: CallOptions,
+    ) -> Result<R, CallError> {
+        self.caller().call(method, args, opts).await
+    }
+
+    /// See [`Caller::call_value`].
+    pub async fn call_value(&self, method: &str, args: Vec<Value>) -> Result<Value, CallError> {
+        self.caller().call_value(method, args).await
+    }
+
+    /// See [`Caller::notify`].
+    pub async fn notify<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<(), CallError> {
+        self.caller().notify(method, args).await
+    }
+
+    /// See [`Caller::stream`].
+    pub fn stream<A: Serialize + ?Sized, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        args: &A,
+        opts: CallOptions,
+    ) -> CallStream<R> {
+        self.caller().stream(method, args, opts)
+    }
+
+    /// Adds (or replaces) a service offered to the server; applies to the current and future
+    /// connections.
+    pub fn add_service(&self, svc: Arc<dyn Service>) {
+        self.shared.registry.add(svc);
+    }
+
+    /// Removes a service; `true` if it was there.
+    pub fn remove_service(&self, name: &str) -> bool {
+        self.shared.registry.remove(name)
+    }
+
+    /// Removes all services.
+    pub fn clear_services(&self) {
+        self.shared.registry.clear();
+    }
+
+    /// Counters summed over all connections of this client (reconnects included).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+}

@@ -1,0 +1,154 @@
+//! The context a handler receives with each call.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::call::Caller;
+use crate::codec::Codec;
+use crate::conn::ConnInner;
+use crate::error::ServiceError;
+use crate::frame::{FrameWriter, ITEM, REPLY};
+use crate::peer::Peer;
+
+/// Per-connection data attached by a server's accept hook, shared by all handlers.
+pub type ConnData = Arc<dyn Any + Send + Sync>;
+
+/// What a handler knows about its call: the connection, the deadline, per-connection data, a
+/// caller back to the peer, and whether the call was cancelled. Cheap to clone.
+#[derive(Clone)]
+pub struct CallContext {
+    inner: Arc<CtxInner>,
+}
+
+/// Cancels a call if its context still exists.
+pub(crate) struct Canceller(Weak<CtxInner>);
+
+impl Canceller {
+    pub(crate) fn cancel(&self) {
+        if let Some(inner) = self.0.upgrade() {
+            CallContext { inner }.cancel();
+        }
+    }
+}
+
+struct CtxInner {
+    conn: Arc<ConnInner>,
+    id: u32,
+    deadline: Option<Instant>,
+    cancelled: AtomicBool,
+    notify: Notify,
+}
+
+impl fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallContext")
+            .field("connection_id", &self.connection_id())
+            .field("call_id", &self.inner.id)
+            .field("deadline", &self.inner.deadline)
+            .finish()
+    }
+}
+
+impl CallContext {
+    pub(crate) fn new(conn: Arc<ConnInner>, id: u32, deadline: Option<Instant>) -> Self {
+        CallContext {
+            inner: Arc::new(CtxInner {
+                conn,
+                id,
+                deadline,
+                cancelled: AtomicBool::new(false),
+                notify: Notify::new(),
+            }),
+        }
+    }
+
+    /// The numeric id of the connection the call arrived on.
+    pub fn connection_id(&self) -> u64 {
+        self.inner.conn.id
+    }
+
+    /// The call's id in the caller's id space (0 for notifications).
+    pub fn call_id(&self) -> u32 {
+        self.inner.id
+    }
+
+    /// When the call's deadline passes (the runtime aborts the handler then), if it has one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.inner.deadline
+    }
+
+    /// The codec of the connection.
+    pub fn codec(&self) -> Codec {
+        self.inner.conn.codec
+    }
+
+    /// The per-connection data attached by the server's accept hook, if it is a `T`.
+    pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.inner.conn.data.as_ref()?.downcast_ref()
+    }
+
+    /// The per-connection data as attached.
+    pub fn data_any(&self) -> Option<&ConnData> {
+        self.inner.conn.data.as_ref()
+    }
+
+    /// A caller to call back into the connected peer (server → client calls).
+    pub fn caller(&self) -> Caller {
+        Caller::for_conn(self.inner.conn.clone())
+    }
+
+    /// The connection as a [`Peer`].
+    pub fn peer(&self) -> Peer {
+        Peer::from_inner(self.inner.conn.clone())
+    }
+
+    /// Whether the caller cancelled the call (the handler future is also dropped then; this is
+    /// for work the handler spawned).
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the caller cancelled the call or its connection closed.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.inner.notify.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.inner.cancelled.store(true, Ordering::Release);
+        self.inner.notify.notify_waiters();
+    }
+
+    /// A handle that can cancel the call without keeping the context (and its connection)
+    /// alive, so a connection's table of running calls holds no reference cycle.
+    pub(crate) fn canceller(&self) -> Canceller {
+        Canceller(Arc::downgrade(&self.inner))
+    }
+
+    /// Encodes a unary result straight into a REPLY frame for this call.
+    pub fn encode_reply<T: Serialize + ?Sized>(&self, value: &T) -> Result<Encoded, ServiceError> {
+        let mut w = FrameWriter::new(self.codec(), REPLY, 3, 64);
+        w.uint(self.inner.id.into()).value(value)?;
+        Ok(Encoded(w.finish()))
+    }
+
+    /// Encodes one stream item straight into an ITEM frame for this call.
+    pub fn encode_item<T: Serialize + ?Sized>(&self, value: &T) -> Result<Encoded, ServiceError> {
+        let mut w = FrameWriter::new(self.codec(), ITEM, 3, 64);
+        w.uint(self.inner.id.into()).value(value)?;
+        Ok(Encoded(w.finish()))
+    }
+}
+
+use crate::service::Encoded;

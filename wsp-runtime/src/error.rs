@@ -1,0 +1,293 @@
+//! Errors of calls (caller side), of handlers (callee side) and of connecting.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::{Codec, DecodeError, EncodeError, Payload};
+
+/// Error codes of ERROR frames (PROTOCOL §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum ErrorCode {
+    /// No such service or method, or wrong call kind.
+    UnknownMethod = 1,
+    /// The arguments do not decode into the method's parameters.
+    InvalidArguments = 2,
+    /// The deadline passed before the handler finished.
+    DeadlineExceeded = 3,
+    /// The callee cancelled the call.
+    Cancelled = 4,
+    /// Too many calls in flight on this connection.
+    Overloaded = 5,
+    /// The handler failed unexpectedly.
+    Internal = 6,
+    /// The callee is shutting down or the service was removed.
+    Unavailable = 7,
+    /// A typed error declared by the method's `throws`.
+    Application = 8,
+}
+
+impl ErrorCode {
+    /// The code for a number; unknown numbers are treated as `Internal` (PROTOCOL §4).
+    pub fn from_u32(code: u32) -> ErrorCode {
+        match code {
+            1 => ErrorCode::UnknownMethod,
+            2 => ErrorCode::InvalidArguments,
+            3 => ErrorCode::DeadlineExceeded,
+            4 => ErrorCode::Cancelled,
+            5 => ErrorCode::Overloaded,
+            7 => ErrorCode::Unavailable,
+            8 => ErrorCode::Application,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Why a call failed; each variant says what to do next.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No such service or method on the peer, or the wrong call kind: do not retry.
+    #[error("unknown method: {0}")]
+    UnknownMethod(String),
+    /// The peer could not decode the arguments: fix the caller.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// The deadline passed (locally or at the callee); the handler may have had effects.
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
+    /// The callee cancelled the call.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+    /// The callee has too many calls in flight: retry after a delay.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
+    /// The handler failed unexpectedly (or an unknown error code arrived).
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The callee is shutting down or the service was removed: retry elsewhere or later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A typed error declared by the method (`throws`); decode `details` into the schema's error
+    /// type with [`CallError::details`].
+    #[error("application error: {name}")]
+    Application {
+        /// The error variant's name (the ERROR frame's message).
+        name: String,
+        /// The encoded error value.
+        details: Payload,
+    },
+    /// The connection was lost while the call was in flight: it may or may not have run.
+    #[error("disconnected: the call may or may not have run")]
+    Disconnected,
+    /// No connection, and the client fails calls at once while disconnected.
+    #[error("not connected")]
+    NotConnected,
+    /// The peer or client was closed by the application.
+    #[error("closed")]
+    Closed,
+    /// The arguments could not be encoded.
+    #[error("{0}")]
+    Encode(#[from] EncodeError),
+    /// The result could not be decoded into the expected type.
+    #[error("{0}")]
+    Decode(#[from] DecodeError),
+}
+
+impl CallError {
+    pub(crate) fn from_wire(code: u32, message: String, details: Payload) -> CallError {
+        match ErrorCode::from_u32(code) {
+            ErrorCode::UnknownMethod => CallError::UnknownMethod(message),
+            ErrorCode::InvalidArguments => CallError::InvalidArguments(message),
+            ErrorCode::DeadlineExceeded => CallError::DeadlineExceeded,
+            ErrorCode::Cancelled => CallError::Cancelled(message),
+            ErrorCode::Overloaded => CallError::Overloaded(message),
+            ErrorCode::Internal => CallError::Internal(message),
+            ErrorCode::Unavailable => CallError::Unavailable(message),
+            ErrorCode::Application => CallError::Application {
+                name: message,
+                details,
+            },
+        }
+    }
+
+    /// The wire error code this error came with, if it came from the peer.
+    pub fn code(&self) -> Option<ErrorCode> {
+        Some(match self {
+            CallError::UnknownMethod(_) => ErrorCode::UnknownMethod,
+            CallError::InvalidArguments(_) => ErrorCode::InvalidArguments,
+            CallError::DeadlineExceeded => ErrorCode::DeadlineExceeded,
+            CallError::Cancelled(_) => ErrorCode::Cancelled,
+            CallError::Overloaded(_) => ErrorCode::Overloaded,
+            CallError::Internal(_) => ErrorCode::Internal,
+            CallError::Unavailable(_) => ErrorCode::Unavailable,
+            CallError::Application { .. } => ErrorCode::Application,
+            _ => return None,
+        })
+    }
+
+    /// For an [`Application`](CallError::Application) error, its details decoded into `T`.
+    pub fn details<T: DeserializeOwned>(&self) -> Option<Result<T, DecodeError>> {
+        match self {
+            CallError::Application { details, .. } => Some(details.decode()),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            CallError::Overloaded(_)
+                | CallError::Unavailable(_)
+                | CallError::Disconnected
+                | CallError::NotConnected
+                | CallError::DeadlineExceeded
+        )
+    }
+}
+
+/// Error details that can be encoded in either codec (any `Serialize` value).
+pub trait ErrorDetails: Send + Sync + 'static {
+    /// Appends the encoded details to `buf`.
+    fn encode_details(&self, codec: Codec, buf: &mut Vec<u8>) -> Result<(), EncodeError>;
+}
+
+impl<T: Serialize + Send + Sync + 'static> ErrorDetails for T {
+    fn encode_details(&self, codec: Codec, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        codec.encode(buf, self)
+    }
+}
+
+/// The error a handler returns; it becomes the ERROR frame sent to the caller.
+pub struct ServiceError {
+    pub(crate) code: ErrorCode,
+    pub(crate) message: String,
+    pub(crate) details: Option<Box<dyn ErrorDetails>>,
+}
+
+impl fmt::Debug for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceError")
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("details", &self.details.is_some())
+            .finish()
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+impl ServiceError {
+    /// An error with a code and a message for people (no stack traces or paths).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServiceError {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// A typed application error (code 8): `name` is the error variant's name, `details` the
+    /// error value as the schema encodes it.
+    pub fn application<T: Serialize + Send + Sync + 'static>(
+        name: impl Into<String>,
+        details: T,
+    ) -> Self {
+        ServiceError {
+            code: ErrorCode::Application,
+            message: name.into(),
+            details: Some(Box::new(details)),
+        }
+    }
+
+    /// `INVALID_ARGUMENTS` with a message.
+    pub fn invalid_arguments(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidArguments, message)
+    }
+
+    /// `INTERNAL` with a message.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+
+    /// `UNAVAILABLE` with a message.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+
+    /// `UNKNOWN_METHOD` for a method name.
+    pub fn unknown_method(method: &str) -> Self {
+        Self::new(ErrorCode::UnknownMethod, format!("unknown method {method}"))
+    }
+
+    /// The error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<DecodeError> for ServiceError {
+    fn from(e: DecodeError) -> Self {
+        ServiceError::invalid_arguments(e.0)
+    }
+}
+
+impl From<EncodeError> for ServiceError {
+    fn from(e: EncodeError) -> Self {
+        tracing::warn!(error = %e, "could not encode a result");
+        ServiceError::internal("internal error")
+    }
+}
+
+/// A failed call made by a handler (for example a call back into the client) fails the handler:
+/// deadline, cancellation and availability pass through, everything else becomes `INTERNAL`.
+impl From<CallError> for ServiceError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::DeadlineExceeded => {
+                ServiceError::new(ErrorCode::DeadlineExceeded, "deadline exceeded")
+            }
+            CallError::Unavailable(m) => ServiceError::unavailable(m),
+            CallError::Overloaded(m) => ServiceError::new(ErrorCode::Overloaded, m),
+            other => {
+                tracing::debug!(error = %other, "a call made by a handler failed");
+                ServiceError::internal("internal error")
+            }
+        }
+    }
+}
+
+/// Opening a connection failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The WebSocket handshake or the TCP connection failed.
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The handshake took longer than the handshake timeout.
+    #[error("handshake timed out")]
+    Timeout,
+    /// The server chose no or an unknown subprotocol.
+    #[error("the server chose an unsupported subprotocol: {0}")]
+    Subprotocol(String),
+    /// An extra header of the client is not a valid HTTP header.
+    #[error("invalid header: {0}")]
+    Header(String),
+    /// The client was closed by the application.
+    #[error("closed")]
+    Closed,
+}

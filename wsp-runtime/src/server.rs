@@ -1,0 +1,439 @@
+//! [`Server`]: accepts WebSocket connections and serves its services on each of them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use futures_util::{Sink, Stream};
+use serde::Serialize;
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::close::{CloseInfo, code};
+use crate::codec::Codec;
+use crate::config::Config;
+use crate::conn::{self, ConnInner, ConnSetup};
+use crate::context::ConnData;
+use crate::error::CallError;
+use crate::frame::{self, FrameWriter};
+use crate::peer::Peer;
+use crate::service::{Observer, Registry, Service};
+use crate::stats::{Counters, StatsSnapshot};
+
+/// The HTTP upgrade request of a connection, as seen by the accept hook.
+pub type AcceptRequest = Request;
+
+/// A refusal of a connection by the accept hook: the HTTP status and body sent instead of the
+/// upgrade.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    /// HTTP status code (e.g. 401, 403).
+    pub status: u16,
+    /// Response body.
+    pub reason: String,
+}
+
+impl Reject {
+    /// A refusal with a status and a reason.
+    pub fn new(status: u16, reason: impl Into<String>) -> Self {
+        Reject {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Decides whether to accept a connection from its upgrade request (path, headers) and may
+/// attach per-connection data for the handlers.
+pub type AcceptHook = Arc<dyn Fn(&AcceptRequest) -> Result<Option<ConnData>, Reject> + Send + Sync>;
+/// Called when a connection opened.
+pub type OpenHook = Arc<dyn Fn(&Peer) + Send + Sync>;
+/// Called when a connection closed, with how it closed.
+pub type CloseHook = Arc<dyn Fn(&Peer, &CloseInfo) + Send + Sync>;
+
+/// Builds a [`Server`].
+#[derive(Default)]
+pub struct ServerBuilder {
+    config: Config,
+    services: Vec<Arc<dyn Service>>,
+    accept: Option<AcceptHook>,
+    on_open: Option<OpenHook>,
+    on_close: Option<CloseHook>,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// Limits and timing of every connection.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// A service offered on every connection.
+    pub fn service(mut self, svc: Arc<dyn Service>) -> Self {
+        self.services.push(svc);
+        self
+    }
+
+    /// The accept hook.
+    pub fn on_accept<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&AcceptRequest) -> Result<Option<ConnData>, Reject> + Send + Sync + 'static,
+    {
+        self.accept = Some(Arc::new(f));
+        self
+    }
+
+    /// Called for each connection once it is open.
+    pub fn on_open<F: Fn(&Peer) + Send + Sync + 'static>(mut self, f: F) -> Self {
+        self.on_open = Some(Arc::new(f));
+        self
+    }
+
+    /// Called for each connection once it is closed.
+    pub fn on_close<F: Fn(&Peer, &CloseInfo) + Send + Sync + 'static>(mut self, f: F) -> Self {
+        self.on_close = Some(Arc::new(f));
+        self
+    }
+
+    /// A hook seeing every incoming call and notification on every connection.
+    pub fn observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and starts accepting; returns once listening.
+    pub async fn bind<A: ToSocketAddrs>(self, addr: A) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let registry = Registry::default();
+        for s in self.services {
+            registry.add(s);
+        }
+        let inner = Arc::new(ServerInner {
+            local_addr,
+            config: Arc::new(self.config),
+            registry: Arc::new(registry),
+            conns: Mutex::new(HashMap::new()),
+            count: watch::channel(0).0,
+            next_id: AtomicU64::new(1),
+            stats: Arc::new(Counters::new()),
+            accept: self.accept,
+            on_open: self.on_open,
+            on_close: self.on_close,
+            observer: self.observer,
+            shutting_down: AtomicBool::new(false),
+            accept_task: Mutex::new(None),
+        });
+        let task = tokio::spawn(accept_loop(Arc::downgrade(&inner), listener));
+        *inner.accept_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        Ok(Server { inner })
+    }
+}
+
+struct ServerInner {
+    local_addr: SocketAddr,
+    config: Arc<Config>,
+    registry: Arc<Registry>,
+    conns: Mutex<HashMap<u64, Arc<ConnInner>>>,
+    /// Number of open connections, for waiting in `close`.
+    count: watch::Sender<usize>,
+    next_id: AtomicU64,
+    stats: Arc<Counters>,
+    accept: Option<AcceptHook>,
+    on_open: Option<OpenHook>,
+    on_close: Option<CloseHook>,
+    observer: Option<Observer>,
+    shutting_down: AtomicBool,
+    accept_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A wsp server: accepts connections, serves its services on each (a registry shared by all
+/// connections and changeable at run time), and can call or notify each client.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<ServerInner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.inner.local_addr)
+            .finish()
+    }
+}
+
+/// What [`Server::notify_all`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BroadcastReport {
+    /// Connections the notification was queued for.
+    pub queued: usize,
+    /// Connections whose send queue was full: the notification was dropped for them (and
+    /// counted in their `dropped_frames`).
+    pub dropped: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn accept_loop(server: Weak<ServerInner>, listener: TcpListener) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let Some(inner) = server.upgrade() else {
+            return;
+        };
+        let _ = tcp.set_nodelay(true);
+        tokio::spawn(async move {
+            if let Err(e) = inner.handshake(tcp).await {
+                tracing::debug!(error = %e, "websocket handshake failed");
+            }
+        });
+    }
+}
+
+fn error_response(status: u16, body: &str) -> ErrorResponse {
+    let mut r = ErrorResponse::new(Some(body.to_owned()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    r
+}
+
+/// Picks the codec from the offered subprotocols (PROTOCOL §1).
+fn negotiate(req: &Request) -> Result<Option<Codec>, Reject> {
+    let mut offered = false;
+    for value in req.headers().get_all("sec-websocket-protocol") {
+        for name in value.to_str().unwrap_or("").split(',') {
+            offered = true;
+            if let Some(c) = Codec::from_subprotocol(name.trim()) {
+                return Ok(Some(c));
+            }
+        }
+    }
+    if offered {
+        Err(Reject::new(400, "no supported subprotocol"))
+    } else {
+        Ok(None)
+    }
+}
+
+impl ServerInner {
+    // The callback's error type is imposed by tungstenite.
+    #[allow(clippy::result_large_err)]
+    async fn handshake(self: Arc<Self>, tcp: TcpStream) -> Result<(), WsError> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut decision: Option<(Codec, Option<ConnData>)> = None;
+        let hook = self.accept.clone();
+        let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+            let chosen = negotiate(req).map_err(|r| error_response(r.status, &r.reason))?;
+            let data = match &hook {
+                Some(h) => h(req).map_err(|r| error_response(r.status, &r.reason))?,
+                None => None,
+            };
+            if let Some(c) = chosen {
+                resp.headers_mut().insert(
+                    "sec-websocket-protocol",
+                    HeaderValue::from_static(c.subprotocol()),
+                );
+            }
+            decision = Some((chosen.unwrap_or_default(), data));
+            Ok(resp)
+        };
+        let ws_config = self.config.websocket_config();
+        let accept =
+            tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(ws_config));
+        let ws = match tokio::time::timeout(self.config.handshake_timeout, accept).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
+        let (codec, data) = decision.expect("the callback ran for a completed handshake");
+        self.attach(ws, codec, data);
+        Ok(())
+    }
+
+    fn attach<S>(self: &Arc<Self>, ws: S, codec: Codec, data: Option<ConnData>) -> Peer
+    where
+        S: Stream<Item = Result<Message, WsError>>
+            + Sink<Message, Error = WsError>
+            + Send
+            + Unpin
+            + 'static,
+    {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let weak = Arc::downgrade(self);
+        let on_close: conn::OnClose = Box::new(move |conn, info| {
+            if let Some(server) = weak.upgrade() {
+                server.remove(conn.id);
+                if let Some(h) = &server.on_close {
+                    h(&Peer::from_inner(conn.clone()), info);
+                }
+            }
+        });
+        let setup = ConnSetup {
+            id,
+            codec,
+            config: self.config.clone(),
+            shared_services: Some(self.registry.clone()),
+            stats_parent: Some(self.stats.clone()),
+            data,
+            observer: self.observer.clone(),
+            on_close: Some(on_close),
+        };
+        let conn = conn::start(ws, setup);
+        {
+            let mut conns = lock(&self.conns);
+            if conn.close_info().is_none() {
+                conns.insert(id, conn.clone());
+                self.count.send_replace(conns.len());
+            }
+        }
+        let peer = Peer::from_inner(conn);
+        if self.shutting_down.load(Ordering::Acquire) {
+            peer.inner()
+                .initiate_close(code::GOING_AWAY, "server shutting down");
+        }
+        if let Some(h) = &self.on_open {
+            h(&peer);
+        }
+        peer
+    }
+
+    fn remove(&self, id: u64) {
+        let mut conns = lock(&self.conns);
+        conns.remove(&id);
+        self.count.send_replace(conns.len());
+    }
+}
+
+impl Server {
+    /// A builder with default settings and no services.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// `ws://<local_addr>/`, handy for clients and tests.
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.inner.local_addr)
+    }
+
+    /// Runs a connection that was upgraded elsewhere (e.g. by an existing HTTP server) as one
+    /// of this server's connections: same services, hooks, statistics and broadcast.
+    pub fn attach<S>(&self, ws: S, codec: Codec, data: Option<ConnData>) -> Peer
+    where
+        S: Stream<Item = Result<Message, WsError>>
+            + Sink<Message, Error = WsError>
+            + Send
+            + Unpin
+            + 'static,
+    {
+        self.inner.attach(ws, codec, data)
+    }
+
+    /// Adds (or replaces) a service on all connections, current and future.
+    pub fn add_service(&self, svc: Arc<dyn Service>) {
+        self.inner.registry.add(svc);
+    }
+
+    /// Removes a service; calls to it then get `UNKNOWN_METHOD`. `true` if it was there.
+    pub fn remove_service(&self, name: &str) -> bool {
+        self.inner.registry.remove(name)
+    }
+
+    /// Removes all services.
+    pub fn clear_services(&self) {
+        self.inner.registry.clear();
+    }
+
+    /// The open connection with this id.
+    pub fn connection(&self, id: u64) -> Option<Peer> {
+        lock(&self.inner.conns)
+            .get(&id)
+            .cloned()
+            .map(Peer::from_inner)
+    }
+
+    /// All open connections.
+    pub fn connections(&self) -> Vec<Peer> {
+        lock(&self.inner.conns)
+            .values()
+            .cloned()
+            .map(Peer::from_inner)
+            .collect()
+    }
+
+    /// Sends a notification to every connection without waiting: the frame is encoded once per
+    /// codec and queued on each connection; a connection whose send queue is full misses it
+    /// (counted in its `dropped_frames`), so one stalled client never blocks the others.
+    pub fn notify_all<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<BroadcastReport, CallError> {
+        let conns: Vec<_> = lock(&self.inner.conns).values().cloned().collect();
+        let mut encoded: [Option<Message>; 2] = [None, None];
+        let mut report = BroadcastReport::default();
+        for conn in conns {
+            if conn.is_closing() {
+                continue;
+            }
+            let slot = &mut encoded[conn.codec as usize];
+            if slot.is_none() {
+                let mut w = FrameWriter::new(conn.codec, frame::NOTIFY, 3, 32 + method.len());
+                w.str(method).value(args)?;
+                *slot = Some(frame::message(conn.codec, w.finish()));
+            }
+            let msg = slot.clone().expect("encoded above");
+            if conn.try_send_message(msg) {
+                conn.stats.add(|c| &c.notifications_sent, 1);
+                report.queued += 1;
+            } else {
+                conn.stats.add(|c| &c.dropped_frames, 1);
+                report.dropped += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Server-wide counters (sums over all connections, past and present).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// Graceful close: stops accepting, closes every connection with 1001 and returns once all
+    /// are closed (each bounded by the close timeout).
+    pub async fn close(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        if let Some(t) = lock(&self.inner.accept_task).take() {
+            t.abort();
+        }
+        for conn in lock(&self.inner.conns).values() {
+            conn.app_closed.store(true, Ordering::Release);
+            conn.initiate_close(code::GOING_AWAY, "server shutting down");
+        }
+        let mut rx = self.inner.count.subscribe();
+        let wait = rx.wait_for(|n| *n == 0);
+        let bound = self.inner.config.close_timeout * 2 + std::time::Duration::from_millis(100);
+        let _ = tokio::time::timeout(bound, wait).await;
+    }
+}

@@ -1,0 +1,308 @@
+//! Services: the trait typed (generated) and untyped services implement, and the run-time
+//! registry they are looked up in.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{BoxStream, Stream, StreamExt};
+use rmpv::Value;
+use serde::Serialize;
+
+use crate::codec::Payload;
+use crate::context::CallContext;
+use crate::error::ServiceError;
+
+/// The kind of an incoming call (PROTOCOL §2.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// CALL: exactly one REPLY or ERROR.
+    Unary,
+    /// STREAM: ITEMs then END or ERROR.
+    Stream,
+    /// NOTIFY: no answer.
+    Notify,
+}
+
+/// One incoming call as handed to [`Service::call`].
+#[non_exhaustive]
+pub struct Request<'a> {
+    /// The method name within the service (after the last `/`).
+    pub method: &'a str,
+    /// The call kind the caller used.
+    pub kind: CallKind,
+    /// Context: connection, deadline, per-connection data, caller back to the peer.
+    pub ctx: CallContext,
+    /// The raw argument array, to be decoded straight into the method's parameters.
+    pub args: Payload,
+}
+
+/// A complete encoded REPLY or ITEM frame, made by [`CallContext::encode_reply`] or
+/// [`CallContext::encode_item`] straight into the outgoing buffer.
+#[derive(Debug)]
+pub struct Encoded(pub(crate) Vec<u8>);
+
+/// What a service does with a call.
+pub enum Handler {
+    /// A unary call's result.
+    Unary(BoxFuture<'static, Result<Encoded, ServiceError>>),
+    /// A server stream's items.
+    Stream(BoxStream<'static, Result<Encoded, ServiceError>>),
+    /// A notification was accepted; the optional future is run to completion.
+    Notify(Option<BoxFuture<'static, ()>>),
+    /// The call fails at once (for example its arguments did not decode).
+    Error(ServiceError),
+    /// The service has no such method of that kind.
+    UnknownMethod,
+}
+
+impl Handler {
+    /// A unary handler whose typed result is encoded into the REPLY frame.
+    pub fn unary<T, E, F>(ctx: CallContext, fut: F) -> Handler
+    where
+        T: Serialize,
+        E: Into<ServiceError>,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        Handler::Unary(Box::pin(async move {
+            let value = fut.await.map_err(Into::into)?;
+            ctx.encode_reply(&value)
+        }))
+    }
+
+    /// A stream handler whose typed items are each encoded into an ITEM frame.
+    pub fn stream<T, E, S>(ctx: CallContext, stream: S) -> Handler
+    where
+        T: Serialize,
+        E: Into<ServiceError>,
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+    {
+        Handler::Stream(
+            stream
+                .map(move |item| match item {
+                    Ok(v) => ctx.encode_item(&v),
+                    Err(e) => Err(e.into()),
+                })
+                .boxed(),
+        )
+    }
+
+    /// A notification handler running `fut`.
+    pub fn notify<F: Future<Output = ()> + Send + 'static>(fut: F) -> Handler {
+        Handler::Notify(Some(Box::pin(fut)))
+    }
+}
+
+/// A service: a named set of methods. Generated code implements this for each schema service;
+/// [`FnService`] builds untyped ones from closures.
+///
+/// `call` runs on the connection's reader task: it should only decode the arguments and return
+/// a future or stream (which the runtime spawns, bounds by the deadline and aborts on cancel).
+pub trait Service: Send + Sync + 'static {
+    /// The qualified service name, e.g. `math.Math` (no `/`).
+    fn name(&self) -> &str;
+
+    /// The schema fingerprint the service was generated from ("" for untyped services).
+    fn fingerprint(&self) -> &str {
+        ""
+    }
+
+    /// Starts handling one call.
+    fn call(&self, request: Request<'_>) -> Handler;
+}
+
+type ServiceMap = HashMap<String, Arc<dyn Service>>;
+
+/// A set of services swapped atomically: lookups are lock-free, changes copy the map.
+#[derive(Default)]
+pub(crate) struct Registry {
+    map: ArcSwap<ServiceMap>,
+}
+
+impl Registry {
+    pub(crate) fn add(&self, svc: Arc<dyn Service>) {
+        let name = svc.name().to_owned();
+        self.map.rcu(|m| {
+            let mut m = ServiceMap::clone(m);
+            m.insert(name.clone(), svc.clone());
+            m
+        });
+    }
+
+    pub(crate) fn remove(&self, name: &str) -> bool {
+        let mut found = false;
+        self.map.rcu(|m| {
+            let mut m = ServiceMap::clone(m);
+            found = m.remove(name).is_some();
+            m
+        });
+        found
+    }
+
+    pub(crate) fn clear(&self) {
+        self.map.store(Arc::default());
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<dyn Service>> {
+        let m = self.map.load();
+        if m.is_empty() {
+            None
+        } else {
+            m.get(name).cloned()
+        }
+    }
+
+    pub(crate) fn fingerprints(&self) -> Vec<(String, String)> {
+        self.map
+            .load()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.fingerprint().to_owned()))
+            .collect()
+    }
+}
+
+type UnaryFn = Arc<
+    dyn Fn(CallContext, Vec<Value>) -> BoxFuture<'static, Result<Value, ServiceError>>
+        + Send
+        + Sync,
+>;
+type StreamFn = Arc<
+    dyn Fn(CallContext, Vec<Value>) -> BoxStream<'static, Result<Value, ServiceError>>
+        + Send
+        + Sync,
+>;
+type NotifyFn = Arc<dyn Fn(CallContext, Vec<Value>) + Send + Sync>;
+
+enum FnMethod {
+    Unary(UnaryFn),
+    Stream(StreamFn),
+    Notify(NotifyFn),
+}
+
+/// An untyped service built from closures taking and returning [`rmpv::Value`]s.
+///
+/// # Examples
+///
+/// ```
+/// use rmpv::Value;
+/// use wsp_runtime::FnService;
+///
+/// let math = FnService::new("math.Math").unary("add", |_ctx, args| async move {
+///     let sum: i64 = args.iter().filter_map(Value::as_i64).sum();
+///     Ok(Value::from(sum))
+/// });
+/// # let _ = math.into_service();
+/// ```
+pub struct FnService {
+    name: String,
+    methods: HashMap<String, FnMethod>,
+}
+
+impl FnService {
+    /// An empty service named `name` (no `/`).
+    pub fn new(name: impl Into<String>) -> Self {
+        FnService {
+            name: name.into(),
+            methods: HashMap::new(),
+        }
+    }
+
+    /// Adds a unary method.
+    pub fn unary<F, Fut>(mut self, method: &str, f: F) -> Self
+    where
+        F: Fn(CallContext, Vec<Value>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ServiceError>> + Send + 'static,
+    {
+        let f: UnaryFn = Arc::new(move |ctx, args| Box::pin(f(ctx, args)));
+        self.methods.insert(method.to_owned(), FnMethod::Unary(f));
+        self
+    }
+
+    /// Adds a stream method.
+    pub fn stream<F, S>(mut self, method: &str, f: F) -> Self
+    where
+        F: Fn(CallContext, Vec<Value>) -> S + Send + Sync + 'static,
+        S: Stream<Item = Result<Value, ServiceError>> + Send + 'static,
+    {
+        let f: StreamFn = Arc::new(move |ctx, args| f(ctx, args).boxed());
+        self.methods.insert(method.to_owned(), FnMethod::Stream(f));
+        self
+    }
+
+    /// Adds a notification method (run on the connection's reader; keep it short or spawn).
+    pub fn notify<F>(mut self, method: &str, f: F) -> Self
+    where
+        F: Fn(CallContext, Vec<Value>) + Send + Sync + 'static,
+    {
+        self.methods
+            .insert(method.to_owned(), FnMethod::Notify(Arc::new(f)));
+        self
+    }
+
+    /// The finished service, ready for `add_service`.
+    pub fn into_service(self) -> Arc<dyn Service> {
+        Arc::new(self)
+    }
+}
+
+fn decode_args(args: &Payload) -> Result<Vec<Value>, ServiceError> {
+    match args.to_value()? {
+        Value::Array(v) => Ok(v),
+        Value::Nil => Ok(Vec::new()),
+        _ => Err(ServiceError::invalid_arguments(
+            "arguments are not an array",
+        )),
+    }
+}
+
+impl Service for FnService {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn call(&self, req: Request<'_>) -> Handler {
+        let Some(m) = self.methods.get(req.method) else {
+            return Handler::UnknownMethod;
+        };
+        let args = match decode_args(&req.args) {
+            Ok(a) => a,
+            Err(e) => return Handler::Error(e),
+        };
+        match (m, req.kind) {
+            (FnMethod::Unary(f), CallKind::Unary) => {
+                let ctx = req.ctx.clone();
+                let fut = f(req.ctx, args);
+                Handler::unary(ctx, fut)
+            }
+            (FnMethod::Stream(f), CallKind::Stream) => {
+                let ctx = req.ctx.clone();
+                Handler::stream(ctx, f(req.ctx, args))
+            }
+            (FnMethod::Notify(f), CallKind::Notify) => {
+                f(req.ctx, args);
+                Handler::Notify(None)
+            }
+            _ => Handler::UnknownMethod,
+        }
+    }
+}
+
+/// One incoming call or notification as seen by an observer hook.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Observed<'a> {
+    /// The connection it arrived on.
+    pub connection_id: u64,
+    /// Its kind.
+    pub kind: CallKind,
+    /// The full method name (`service/method`).
+    pub method: &'a str,
+    /// The raw arguments ([`Payload::to_value`] decodes them).
+    pub args: &'a Payload,
+}
+
+/// A hook that sees every incoming call and notification before it is dispatched.
+pub type Observer = Arc<dyn Fn(&Observed<'_>) + Send + Sync>;
