@@ -803,6 +803,9 @@ impl ConnInner {
                 return ControlFlow::Continue(());
             }
             Message::Close(f) => {
+                // The peer is leaving: calls made from now on must not be queued here (a
+                // reconnecting client routes them to its next connection instead).
+                self.closing.store(true, Ordering::Release);
                 *received = Some(match f {
                     Some(f) => CloseInfo::new(f.code.into(), &f.reason),
                     None => CloseInfo::new(1005, ""),

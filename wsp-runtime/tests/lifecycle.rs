@@ -435,3 +435,31 @@ async fn client_services_survive_reconnects() {
     );
     let _ = futures_util::stream::iter(Vec::<u8>::new()).next().await;
 }
+
+#[tokio::test]
+async fn a_call_right_after_a_graceful_server_close_waits_for_the_reconnect() {
+    let server = math_server().await;
+    let addr = server.local_addr();
+    let client = client_of(&server, Codec::MsgPack).await;
+    within(5, server.close()).await;
+    // The close handshake is complete, so the client has seen the close frame: a call polled
+    // right now must not be queued on the dying connection (it would fail with `Disconnected`)
+    // but wait for the next one.
+    let args = [Value::from(40), Value::from(2)];
+    let call = client.call::<_, Value>(
+        "math.Math/add",
+        &args,
+        CallOptions::new().timeout(Duration::from_secs(5)),
+    );
+    let restart = async {
+        Server::builder()
+            .config(test_config())
+            .service(math())
+            .bind(addr)
+            .await
+            .expect("rebinds the same port")
+    };
+    let (sum, _again) = within(10, async { tokio::join!(call, restart) }).await;
+    assert_eq!(sum.unwrap(), Value::from(42));
+    assert_eq!(client.stats().reconnects, 1);
+}
