@@ -172,6 +172,11 @@ impl ClientShared {
             if !c.is_closing() {
                 return Ok(c);
             }
+            // The link is going away and no other will follow by itself: waiting could last
+            // forever, so the call fails the way calls in flight on that link do.
+            if !self.reconnect.enabled {
+                return Err(c.closed_error());
+            }
         }
         let mut rx = self.state.subscribe();
         loop {
