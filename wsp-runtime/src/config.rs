@@ -2,6 +2,14 @@
 
 use std::time::Duration;
 
+/// Default of [`Config::read_buffer_size`]: small frames are the common case (see
+/// `BENCHMARKS.md`: zero-filling tungstenite's 128 KiB default before each read took a tenth of
+/// a small call's CPU time).
+const DEFAULT_READ_BUFFER: usize = 16 << 10;
+
+/// Smallest [`Config::read_buffer_size`] accepted.
+const MIN_READ_BUFFER: usize = 256;
+
 /// Limits and timing of one connection, with safe defaults.
 ///
 /// Every setter consumes and returns the value, so a configuration reads as one expression.
@@ -30,6 +38,7 @@ pub struct Config {
     pub(crate) send_queue: usize,
     pub(crate) stream_window: u32,
     pub(crate) close_timeout: Duration,
+    pub(crate) read_buffer_size: usize,
 }
 
 impl Default for Config {
@@ -45,6 +54,7 @@ impl Default for Config {
             send_queue: 1024,
             stream_window: 32,
             close_timeout: Duration::from_secs(2),
+            read_buffer_size: DEFAULT_READ_BUFFER,
         }
     }
 }
@@ -116,6 +126,15 @@ impl Config {
         self
     }
 
+    /// Most bytes read from the socket at once (default 16 KiB; tungstenite's own default is
+    /// 128 KiB). tungstenite zero-fills this much of its read buffer before every read attempt,
+    /// including the ones that find nothing to read, so a large value costs small messages time;
+    /// a larger one saves read calls for messages of many megabytes.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        self.read_buffer_size = bytes.max(MIN_READ_BUFFER);
+        self
+    }
+
     /// The configured maximum message size in bytes.
     pub fn get_max_message_size(&self) -> usize {
         self.max_message_size
@@ -137,6 +156,7 @@ impl Config {
         tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))
+            .read_buffer_size(self.read_buffer_size)
     }
 }
 
