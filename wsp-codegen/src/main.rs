@@ -1,4 +1,4 @@
-//! `wsp-codegen`: checks `.wsp` schema files (code generation subcommands come next).
+//! `wsp-codegen`: checks `.wsp` schema files and generates code from them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,14 +7,32 @@ use clap::{Parser, Subcommand};
 
 /// The wsp schema compiler.
 #[derive(Debug, Parser)]
-#[command(name = "wsp-codegen", version, about, long_about = None)]
+#[command(
+    name = "wsp-codegen",
+    version,
+    about,
+    long_about = None,
+    override_usage = "wsp-codegen --lang <LANG> -o <DIR> <FILE>...   (same as `generate`)\n       wsp-codegen <COMMAND>"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-/// The subcommands. A code generation subcommand is added as a new variant with its own options
-/// struct (`--lang`, `-o`) that embeds [`Inputs`] with `#[command(flatten)]` and calls
+/// The command line, with `generate` implied when it starts with an option other than help or
+/// version: `wsp-codegen --lang rust -o DIR FILE...` is `wsp-codegen generate --lang rust ...`.
+fn args() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let implied = args.get(1).and_then(|a| a.to_str()).is_some_and(|first| {
+        first.starts_with('-') && !matches!(first, "-h" | "--help" | "-V" | "--version")
+    });
+    if implied {
+        args.insert(1, "generate".into());
+    }
+    args
+}
+
+/// The subcommands. Each embeds [`Inputs`] with `#[command(flatten)]` and calls
 /// [`Inputs::load`].
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -23,6 +41,97 @@ enum Command {
     /// Prints nothing and exits 0 when they are valid; prints every error to stderr (plain text,
     /// rustc style) and exits 1 otherwise.
     Check(Inputs),
+    /// Generate code for schema files and everything they import.
+    ///
+    /// Writes one file per schema package into the output directory (`<package>.rs` for Rust),
+    /// the same files `wsp_build::compile` writes; files whose content is unchanged are not
+    /// touched. On an invalid schema, prints every error to stderr and exits 1.
+    Generate(GenerateArgs),
+}
+
+/// The target languages.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LangArg {
+    /// Rust, for `wsp-runtime` (include with `wsp_runtime::include_schema!`).
+    Rust,
+    /// TypeScript, for `@wsp/runtime`.
+    Ts,
+}
+
+/// Options of `generate`.
+#[derive(Debug, clap::Args)]
+struct GenerateArgs {
+    /// The language to generate.
+    #[arg(long, value_enum)]
+    lang: LangArg,
+    /// The directory to write into (created if missing).
+    #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
+    out_dir: PathBuf,
+    /// Leave out the server side (service traits and adapters, callback clients).
+    #[arg(long)]
+    no_server: bool,
+    /// Leave out the client side (typed clients, callback traits and adapters).
+    #[arg(long)]
+    no_client: bool,
+    /// An extra attribute for types, as `PATH=ATTRIBUTE` (e.g. `geometry.Point=#[derive(Default)]`;
+    /// `PATH` may be a package or `.` for every type). Repeatable.
+    #[arg(long, value_name = "PATH=ATTRIBUTE")]
+    type_attribute: Vec<String>,
+    /// An extra attribute for fields or variants, as `PATH=ATTRIBUTE` (e.g.
+    /// `geometry.Point.x=#[doc(alias = "abscissa")]`). Repeatable.
+    #[arg(long, value_name = "PATH=ATTRIBUTE")]
+    field_attribute: Vec<String>,
+    #[command(flatten)]
+    inputs: Inputs,
+}
+
+impl GenerateArgs {
+    /// The options for the generator.
+    fn opts(&self) -> Result<wsp_codegen::Opts, String> {
+        let split = |list: &[String]| -> Result<Vec<(String, String)>, String> {
+            list.iter()
+                .map(|item| {
+                    item.split_once('=')
+                        .map(|(p, a)| (p.to_owned(), a.to_owned()))
+                        .ok_or_else(|| format!("error: expected PATH=ATTRIBUTE, found `{item}`"))
+                })
+                .collect()
+        };
+        Ok(wsp_codegen::Opts {
+            lang: match self.lang {
+                LangArg::Rust => wsp_codegen::Lang::Rust,
+                LangArg::Ts => wsp_codegen::Lang::TypeScript,
+            },
+            build_server: !self.no_server,
+            build_client: !self.no_client,
+            type_attributes: split(&self.type_attribute)?,
+            field_attributes: split(&self.field_attribute)?,
+        })
+    }
+
+    /// Loads, generates and writes.
+    fn run(&self) -> ExitCode {
+        let opts = match self.opts() {
+            Ok(opts) => opts,
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let model = match self.inputs.load() {
+            Ok(model) => model,
+            Err(code) => return code,
+        };
+        let result = wsp_codegen::generate(&model, &opts)
+            .and_then(|files| wsp_codegen::write_files(&self.out_dir, &files));
+        match result {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
 }
 
 /// The schema files a subcommand reads.
@@ -50,11 +159,12 @@ impl Inputs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args());
     match cli.command {
         Command::Check(inputs) => match inputs.load() {
             Ok(_) => ExitCode::SUCCESS,
             Err(code) => code,
         },
+        Command::Generate(args) => args.run(),
     }
 }

@@ -1,0 +1,142 @@
+//! A peer built from `schemas/evolution/v1.wsp` talking to one built from `v2.wsp`, both ways
+//! (PROTOCOL.md §6): added optional field, optional trailing parameter, method and enum variant.
+
+mod common;
+
+use common::{connect, serve, within};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use wsp_codegen_compile_tests::{v1, v2};
+use wsp_runtime::codegen::Stream;
+use wsp_runtime::{CallContext, CallError, Codec, ServiceError};
+
+struct V1Server {
+    seen: mpsc::UnboundedSender<String>,
+}
+
+impl v1::evolution::Accounts for V1Server {
+    async fn get(
+        &self,
+        _ctx: CallContext,
+        id: u64,
+    ) -> Result<v1::evolution::Profile, ServiceError> {
+        Ok(v1::evolution::Profile {
+            name: format!("user {id}"),
+            nickname: Some("nick".into()),
+        })
+    }
+
+    async fn set_status(
+        &self,
+        _ctx: CallContext,
+        id: u64,
+        status: v1::evolution::Status,
+    ) -> Result<(), ServiceError> {
+        let _ = self.seen.send(format!("{id} {status:?}"));
+        Ok(())
+    }
+}
+
+struct V2Server {
+    seen: mpsc::UnboundedSender<String>,
+}
+
+impl v2::evolution::Accounts for V2Server {
+    async fn get(
+        &self,
+        _ctx: CallContext,
+        id: u64,
+    ) -> Result<v2::evolution::Profile, ServiceError> {
+        Ok(v2::evolution::Profile {
+            name: format!("user {id}"),
+            email: Some("u@example.com".into()),
+        })
+    }
+
+    async fn set_status(
+        &self,
+        _ctx: CallContext,
+        id: u64,
+        status: v2::evolution::Status,
+        note: Option<String>,
+    ) -> Result<(), ServiceError> {
+        let _ = self.seen.send(format!("{id} {status:?} {note:?}"));
+        Ok(())
+    }
+
+    fn list(
+        &self,
+        _ctx: CallContext,
+    ) -> impl Stream<Item = Result<v2::evolution::Profile, ServiceError>> + Send + 'static {
+        futures_util::stream::iter(vec![Ok(v2::evolution::Profile {
+            name: "a".into(),
+            email: None,
+        })])
+    }
+}
+
+#[tokio::test]
+async fn old_client_talks_to_new_server() {
+    for codec in [Codec::MsgPack, Codec::Json] {
+        let (tx, mut seen) = mpsc::unbounded_channel();
+        let server = serve(vec![
+            v2::evolution::AccountsServer::new(V2Server { seen: tx }).into_service(),
+        ])
+        .await;
+        let client = connect(&server, codec, vec![]).await;
+        let old = v1::evolution::AccountsClient::from_caller(client.caller());
+
+        // The new optional field is ignored by the old reader.
+        let profile = within(old.get(u64::MAX)).await.unwrap();
+        assert_eq!(profile.name, format!("user {}", u64::MAX));
+        assert_eq!(profile.nickname, None);
+        // The new optional trailing parameter is absent.
+        within(old.set_status(7, v1::evolution::Status::Offline))
+            .await
+            .unwrap();
+        assert_eq!(within(seen.recv()).await.unwrap(), "7 Offline None");
+
+        within(client.close(1000, "done")).await.unwrap();
+        within(server.close()).await;
+    }
+}
+
+#[tokio::test]
+async fn new_client_talks_to_old_server() {
+    for codec in [Codec::MsgPack, Codec::Json] {
+        let (tx, mut seen) = mpsc::unbounded_channel();
+        let server = serve(vec![
+            v1::evolution::AccountsServer::new(V1Server { seen: tx }).into_service(),
+        ])
+        .await;
+        let client = connect(&server, codec, vec![]).await;
+        let new = v2::evolution::AccountsClient::from_caller(client.caller());
+
+        // The removed field is ignored, the added one is absent.
+        let profile = within(new.get(1)).await.unwrap();
+        assert_eq!(profile.email, None);
+        // The extra trailing argument is ignored; the new variant decodes as the unknown one.
+        within(new.set_status(
+            2,
+            v2::evolution::Status::Away { since: 5 },
+            Some("lunch".into()),
+        ))
+        .await
+        .unwrap();
+        assert_eq!(within(seen.recv()).await.unwrap(), "2 Unknown");
+        within(new.set_status(3, v2::evolution::Status::Online, None))
+            .await
+            .unwrap();
+        assert_eq!(within(seen.recv()).await.unwrap(), "3 Online");
+        // The added method is unknown to the old server.
+        let items: Vec<_> = within(new.list().collect::<Vec<_>>()).await;
+        assert_eq!(items.len(), 1);
+        assert!(
+            matches!(items[0], Err(CallError::UnknownMethod(_))),
+            "{items:?}"
+        );
+
+        within(client.close(1000, "done")).await.unwrap();
+        within(server.close()).await;
+    }
+}

@@ -1,0 +1,282 @@
+//! Typed clients (one per side of a service) and the typed error of methods with `throws`.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+use wsp_idl::{Method, MethodKind};
+
+use super::PackageGen;
+use super::docs::method_doc_attrs;
+use super::names::{field_ident, ident, type_ident};
+use super::service::Side;
+use super::types::deprecated_attr;
+
+/// Names of the helper methods of a generated client; a schema method with one of these names
+/// gets a trailing `_`.
+const CLIENT_HELPERS: &[&str] = &[
+    "from_caller",
+    "from_context",
+    "with_options",
+    "with_timeout",
+    "caller",
+];
+
+impl PackageGen<'_> {
+    /// Whether any method of this package's services declares `throws`.
+    pub(crate) fn needs_rpc_error(&self) -> bool {
+        self.model
+            .services
+            .iter()
+            .filter(|s| s.package == self.package)
+            .flat_map(|s| s.methods.iter().chain(&s.client_methods))
+            .any(|m| m.throws.is_some())
+    }
+
+    /// The name of the typed call error: `RpcError`, unless the package declares a type so named.
+    pub(crate) fn rpc_error_ident(&self) -> Ident {
+        let mut name = "RpcError".to_owned();
+        while self
+            .model
+            .types
+            .iter()
+            .filter(|t| t.package == self.package)
+            .map(|t| type_ident(&t.name).to_string())
+            .chain(
+                self.model
+                    .services
+                    .iter()
+                    .filter(|s| s.package == self.package)
+                    .map(|s| type_ident(&s.name).to_string()),
+            )
+            .any(|n| n == name)
+        {
+            name.push('_');
+        }
+        ident(&name)
+    }
+
+    /// `RpcError<E>`: a method's declared error, or any other failure of the call.
+    pub(crate) fn rpc_error(&self) -> TokenStream {
+        let name = self.rpc_error_ident();
+        let allow = self.allow();
+        quote! {
+            /// The error of a call to a method that declares `throws E`: the callee's typed
+            /// error, or a failure of the call itself.
+            #allow
+            #[derive(::std::fmt::Debug, ::std::clone::Clone)]
+            pub enum #name<E> {
+                /// The callee answered with the method's declared error (`APPLICATION`).
+                App(E),
+                /// The call failed otherwise: transport, deadline, unknown method, ... (the
+                /// variants of `CallError` say what to do next).
+                Call(::wsp_runtime::codegen::CallError),
+            }
+
+            #allow
+            impl<E> #name<E> {
+                /// The declared error, if that is what the callee answered.
+                pub fn app(&self) -> ::std::option::Option<&E> {
+                    match self {
+                        Self::App(e) => ::std::option::Option::Some(e),
+                        Self::Call(_) => ::std::option::Option::None,
+                    }
+                }
+            }
+
+            #allow
+            impl<E: ::std::fmt::Display> ::std::fmt::Display for #name<E> {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    match self {
+                        Self::App(e) => ::std::fmt::Display::fmt(e, f),
+                        Self::Call(e) => ::std::fmt::Display::fmt(e, f),
+                    }
+                }
+            }
+
+            #allow
+            impl<E: ::std::error::Error + 'static> ::std::error::Error for #name<E> {
+                fn source(&self) -> ::std::option::Option<&(dyn ::std::error::Error + 'static)> {
+                    match self {
+                        Self::App(e) => ::std::option::Option::Some(e),
+                        Self::Call(e) => ::std::option::Option::Some(e),
+                    }
+                }
+            }
+
+            #allow
+            impl<E: ::wsp_runtime::codegen::serde::de::DeserializeOwned>
+                ::std::convert::From<::wsp_runtime::codegen::CallError> for #name<E>
+            {
+                fn from(error: ::wsp_runtime::codegen::CallError) -> Self {
+                    match error.details::<E>() {
+                        ::std::option::Option::Some(::std::result::Result::Ok(e)) => Self::App(e),
+                        _ => Self::Call(error),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The error type a client method returns.
+    fn client_error(&self, m: &Method) -> TokenStream {
+        match m.throws {
+            Some(id) => {
+                let name = self.rpc_error_ident();
+                let e = self.type_path(id);
+                quote!(#name<#e>)
+            }
+            None => quote!(::wsp_runtime::codegen::CallError),
+        }
+    }
+
+    /// The typed client that calls one side of a service.
+    pub(crate) fn client(&self, side: &Side<'_>) -> TokenStream {
+        let s = side.service;
+        let name = &side.client_name;
+        let doc = if side.is_callbacks {
+            format!(
+                " Calls the methods of `{}` on a connected client (from a handler: \
+                 `{name}::from_context(&ctx)`). Cheap to clone; calls run concurrently through \
+                 `&self`.",
+                side.wire_name
+            )
+        } else {
+            format!(
+                " Calls the service `{}` (make one with `{name}::from_caller(client.caller())`). \
+                 Cheap to clone; calls run concurrently through `&self`.",
+                side.wire_name
+            )
+        };
+        let deprecated = deprecated_attr(&s.deprecated);
+        let allow = self.allow();
+        let methods = side.methods.iter().map(|m| self.client_method(side, m));
+        let from_context = if side.is_callbacks {
+            quote! {
+                /// A client calling back the peer a handler's call came from.
+                pub fn from_context(ctx: &::wsp_runtime::codegen::CallContext) -> Self {
+                    Self::from_caller(ctx.caller())
+                }
+            }
+        } else {
+            TokenStream::new()
+        };
+        quote! {
+            #[doc = #doc]
+            #deprecated
+            #allow
+            #[derive(::std::fmt::Debug, ::std::clone::Clone)]
+            pub struct #name {
+                caller: ::wsp_runtime::codegen::Caller,
+                options: ::wsp_runtime::codegen::CallOptions,
+            }
+
+            #allow
+            impl #name {
+                /// A client making its calls through `caller` (from a `Client`, a `Peer` or a
+                /// `CallContext`).
+                pub fn from_caller(caller: ::wsp_runtime::codegen::Caller) -> Self {
+                    Self { caller, options: ::std::default::Default::default() }
+                }
+
+                #from_context
+
+                /// A copy whose calls use `options` (deadline).
+                pub fn with_options(&self, options: ::wsp_runtime::codegen::CallOptions) -> Self {
+                    Self { caller: ::std::clone::Clone::clone(&self.caller), options }
+                }
+
+                /// A copy whose calls may each take at most `timeout`.
+                pub fn with_timeout(&self, timeout: ::std::time::Duration) -> Self {
+                    self.with_options(self.options.timeout(timeout))
+                }
+
+                /// The underlying caller.
+                pub fn caller(&self) -> &::wsp_runtime::codegen::Caller {
+                    &self.caller
+                }
+
+                #(#methods)*
+            }
+
+            #allow
+            impl ::std::convert::From<::wsp_runtime::codegen::Caller> for #name {
+                fn from(caller: ::wsp_runtime::codegen::Caller) -> Self {
+                    Self::from_caller(caller)
+                }
+            }
+        }
+    }
+
+    /// One method of a typed client.
+    fn client_method(&self, side: &Side<'_>, m: &Method) -> TokenStream {
+        let mut rust_name = field_ident(&m.name);
+        if CLIENT_HELPERS.contains(&rust_name.to_string().as_str()) {
+            rust_name = ident(&format!("{rust_name}_"));
+        }
+        let verb = match m.kind {
+            MethodKind::Notify => "Sends the notification",
+            MethodKind::Stream => "Starts the stream",
+            MethodKind::Rpc => "Calls",
+        };
+        let docs = method_doc_attrs(m, &format!("{verb} `{}`.", side.path(m)));
+        let deprecated = deprecated_attr(&m.deprecated);
+        let path = side.path(m);
+        let params = self.params(m);
+        let args = m.params.iter().map(|p| {
+            let name = field_ident(&p.name);
+            match self.wire(&p.ty) {
+                Some(w) => quote!(#w(#name)),
+                None => quote!(#name),
+            }
+        });
+        // `()` would encode as nil, not as an empty argument array.
+        let args = if m.params.is_empty() {
+            quote!(&[(); 0])
+        } else {
+            quote!(&(#(#args,)*))
+        };
+        let result = self.result_type(m);
+        let error = self.client_error(m);
+        let wire = m.returns.as_ref().and_then(|r| self.wire(r));
+        match m.kind {
+            MethodKind::Rpc => {
+                let (decode_ty, unwrap) = match &wire {
+                    Some(w) => (quote!(#w), quote!(.0)),
+                    None => (result.clone(), TokenStream::new()),
+                };
+                quote! {
+                    #docs
+                    #deprecated
+                    pub async fn #rust_name(&self, #(#params),*) -> ::std::result::Result<#result, #error> {
+                        let __result: #decode_ty = self.caller.call(#path, #args, self.options).await?;
+                        ::std::result::Result::Ok(__result #unwrap)
+                    }
+                }
+            }
+            MethodKind::Stream => {
+                let (decode_ty, unwrap) = match &wire {
+                    Some(w) => (quote!(#w), quote!(.map(|w: #w| w.0))),
+                    None => (result.clone(), TokenStream::new()),
+                };
+                quote! {
+                    #docs
+                    #deprecated
+                    pub fn #rust_name(&self, #(#params),*) -> impl ::wsp_runtime::codegen::Stream<
+                        Item = ::std::result::Result<#result, #error>
+                    > + ::std::marker::Send + ::std::marker::Unpin + 'static {
+                        let __items = self.caller.stream::<_, #decode_ty>(#path, #args, self.options);
+                        ::wsp_runtime::codegen::StreamExt::map(__items, |__item| {
+                            __item #unwrap .map_err(::std::convert::From::from)
+                        })
+                    }
+                }
+            }
+            MethodKind::Notify => quote! {
+                #docs
+                #deprecated
+                pub async fn #rust_name(&self, #(#params),*) -> ::std::result::Result<(), #error> {
+                    self.caller.notify(#path, #args).await
+                }
+            },
+        }
+    }
+}

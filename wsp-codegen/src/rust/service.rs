@@ -1,0 +1,481 @@
+//! Services: the trait an application implements for each side of a service, and the adapter
+//! that serves it through `wsp_runtime::codegen::Service`.
+//!
+//! A service `S` has two sides. The server side is trait `S` (served by `SServer`, called with
+//! `SClient`); the `client { }` block is trait `SCallbacks` (served by `SCallbacksServer` on the
+//! client, called by the server with `SCallbacksClient`).
+
+use proc_macro2::{Ident, TokenStream};
+use quote::quote;
+use wsp_idl::{Method, MethodKind, Service};
+
+use super::PackageGen;
+use super::docs::{doc_attrs, method_doc_attrs};
+use super::names::{camel, field_ident, ident, type_ident};
+use super::types::deprecated_attr;
+
+/// One direction of a service: its methods and the names generated for it.
+pub(crate) struct Side<'a> {
+    pub(crate) service: &'a Service,
+    pub(crate) methods: &'a [Method],
+    /// The wire service name: `pkg.S` or `pkg.S.client`.
+    pub(crate) wire_name: String,
+    /// The trait implementers write: `S` or `SCallbacks`.
+    pub(crate) trait_name: Ident,
+    /// The `Service` adapter: `SServer` or `SCallbacksServer`.
+    pub(crate) server_name: Ident,
+    /// The typed caller: `SClient` or `SCallbacksClient`.
+    pub(crate) client_name: Ident,
+    /// Whether this is the `client { }` block.
+    pub(crate) is_callbacks: bool,
+}
+
+impl<'a> Side<'a> {
+    fn new(service: &'a Service, is_callbacks: bool) -> Self {
+        let base = camel(&service.name);
+        let base = if is_callbacks {
+            format!("{base}Callbacks")
+        } else {
+            base
+        };
+        let trait_name = type_ident(&base);
+        Side {
+            service,
+            methods: if is_callbacks {
+                &service.client_methods
+            } else {
+                &service.methods
+            },
+            wire_name: if is_callbacks {
+                service.client_service_name()
+            } else {
+                service.qualified_name.clone()
+            },
+            trait_name,
+            server_name: ident(&format!("{base}Server")),
+            client_name: ident(&format!("{base}Client")),
+            is_callbacks,
+        }
+    }
+
+    /// The wire method string, `pkg.S/m`.
+    pub(crate) fn path(&self, m: &Method) -> String {
+        format!("{}/{}", self.wire_name, m.name)
+    }
+
+    /// The adapter's type parameter: `T`, unless the trait itself is called that.
+    fn impl_param(&self) -> Ident {
+        if self.trait_name == "T" {
+            ident("Impl")
+        } else {
+            ident("T")
+        }
+    }
+
+    /// The private struct the adapter decodes `m`'s arguments into.
+    fn args_name(&self, m: &Method) -> Ident {
+        ident(&format!(
+            "__{}{}Args",
+            self.trait_name.to_string().trim_end_matches('_'),
+            camel(&m.name)
+        ))
+    }
+}
+
+impl PackageGen<'_> {
+    /// The top-level Rust names one service generates, with what each stands for.
+    pub(crate) fn service_names(&self, s: &Service) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let sides = [Side::new(s, false), Side::new(s, true)];
+        for side in &sides {
+            if side.is_callbacks && s.client_methods.is_empty() {
+                continue;
+            }
+            let what = |kind: &str| format!("the {kind} of service `{}`", s.qualified_name);
+            let (serves, calls) = if side.is_callbacks {
+                (self.opts.build_client, self.opts.build_server)
+            } else {
+                (self.opts.build_server, self.opts.build_client)
+            };
+            if serves {
+                out.push((side.trait_name.to_string(), what("trait")));
+                out.push((side.server_name.to_string(), what("adapter")));
+                for m in side.methods {
+                    out.push((side.args_name(m).to_string(), what("argument decoder")));
+                }
+            }
+            if calls {
+                out.push((side.client_name.to_string(), what("client")));
+            }
+        }
+        out
+    }
+
+    /// Everything generated for one service, on the sides this build wants.
+    pub(crate) fn service(&self, s: &Service) -> TokenStream {
+        let server = Side::new(s, false);
+        let callbacks = Side::new(s, true);
+        let has_callbacks = !s.client_methods.is_empty();
+        let mut items = Vec::new();
+        if self.opts.build_server {
+            items.push(self.service_trait(&server));
+            items.push(self.adapter(&server));
+            if has_callbacks {
+                items.push(self.client(&callbacks));
+            }
+        }
+        if self.opts.build_client {
+            items.push(self.client(&server));
+            if has_callbacks {
+                items.push(self.service_trait(&callbacks));
+                items.push(self.adapter(&callbacks));
+            }
+        }
+        quote!(#(#items)*)
+    }
+
+    /// The name of the context parameter: `ctx`, unless a parameter is called that.
+    fn ctx_ident(m: &Method) -> Ident {
+        if m.params.iter().any(|p| field_ident(&p.name) == "ctx") {
+            ident("call_ctx")
+        } else {
+            ident("ctx")
+        }
+    }
+
+    /// The error type a handler of `m` returns: its `throws` type or the runtime's error.
+    fn handler_error(&self, m: &Method) -> TokenStream {
+        match m.throws {
+            Some(id) => self.type_path(id),
+            None => quote!(::wsp_runtime::codegen::ServiceError),
+        }
+    }
+
+    /// The Rust result type of `m` (`()` without one).
+    pub(crate) fn result_type(&self, m: &Method) -> TokenStream {
+        match &m.returns {
+            Some(ty) => self.rust_type(ty),
+            None => quote!(()),
+        }
+    }
+
+    /// The parameters as `name: Type` pairs.
+    pub(crate) fn params(&self, m: &Method) -> Vec<TokenStream> {
+        m.params
+            .iter()
+            .map(|p| {
+                let name = field_ident(&p.name);
+                let ty = self.rust_type(&p.ty);
+                quote!(#name: #ty)
+            })
+            .collect()
+    }
+
+    /// The trait an application implements to serve one side.
+    fn service_trait(&self, side: &Side<'_>) -> TokenStream {
+        let s = side.service;
+        let name = &side.trait_name;
+        let docs = if side.is_callbacks {
+            let fallback = format!(
+                "The calls the server makes on a connected client of `{}` (served as `{}` by \
+                 the client application).",
+                s.qualified_name, side.wire_name
+            );
+            doc_attrs(&s.client_docs, &fallback)
+        } else {
+            doc_attrs(&s.docs, &format!("The service `{}`.", s.qualified_name))
+        };
+        // The client that calls this side is generated with the other side; link it only when
+        // it exists, so rustdoc sees no broken link.
+        let client_generated = if side.is_callbacks {
+            self.opts.build_server
+        } else {
+            self.opts.build_client
+        };
+        let client = if client_generated {
+            format!("[`{}`]", side.client_name)
+        } else {
+            format!("`{}`", side.client_name)
+        };
+        let extra = format!(
+            " Implement it and serve it with [`{}`]; call it with {client}.",
+            side.server_name
+        );
+        let deprecated = deprecated_attr(&s.deprecated);
+        let allow = self.allow();
+        let methods = side.methods.iter().map(|m| self.trait_method(side, m));
+        quote! {
+            #docs
+            #[doc = ""]
+            #[doc = #extra]
+            #deprecated
+            #allow
+            pub trait #name: ::std::marker::Send + ::std::marker::Sync + 'static {
+                #(#methods)*
+            }
+        }
+    }
+
+    /// One method of a service trait.
+    fn trait_method(&self, side: &Side<'_>, m: &Method) -> TokenStream {
+        let name = field_ident(&m.name);
+        let docs = method_doc_attrs(m, &format!("Handles `{}`.", side.path(m)));
+        let deprecated = deprecated_attr(&m.deprecated);
+        let ctx = Self::ctx_ident(m);
+        let params = self.params(m);
+        let result = self.result_type(m);
+        let error = self.handler_error(m);
+        let output = match m.kind {
+            MethodKind::Rpc => quote! {
+                impl ::std::future::Future<
+                    Output = ::std::result::Result<#result, #error>
+                > + ::std::marker::Send
+            },
+            MethodKind::Stream => quote! {
+                impl ::wsp_runtime::codegen::Stream<
+                    Item = ::std::result::Result<#result, #error>
+                > + ::std::marker::Send + 'static
+            },
+            MethodKind::Notify => quote! {
+                impl ::std::future::Future<Output = ()> + ::std::marker::Send
+            },
+        };
+        quote! {
+            #docs
+            #deprecated
+            fn #name(&self, #ctx: ::wsp_runtime::codegen::CallContext, #(#params),*) -> #output;
+        }
+    }
+
+    /// The adapter that serves a trait implementation as a `wsp_runtime` service.
+    fn adapter(&self, side: &Side<'_>) -> TokenStream {
+        let s = side.service;
+        let trait_name = &side.trait_name;
+        let g = side.impl_param();
+        let server = &side.server_name;
+        let wire_name = &side.wire_name;
+        let fingerprint = &s.fingerprint;
+        let deprecated = deprecated_attr(&s.deprecated);
+        let allow = self.allow();
+        let doc = format!(
+            " Serves an implementation of [`{trait_name}`] as the service `{wire_name}`; \
+             register it with `into_service()`."
+        );
+        let args = side.methods.iter().map(|m| self.args_struct(side, m));
+        let arms = side.methods.iter().map(|m| self.dispatch_arm(side, m));
+        quote! {
+            #[doc = #doc]
+            #deprecated
+            #allow
+            pub struct #server<#g> {
+                inner: ::std::sync::Arc<#g>,
+            }
+
+            #allow
+            impl<#g: #trait_name> #server<#g> {
+                /// The service name on the wire.
+                pub const NAME: &'static str = #wire_name;
+                /// The schema fingerprint sent in HELLO.
+                pub const FINGERPRINT: &'static str = #fingerprint;
+
+                /// Wraps an implementation.
+                pub fn new(service: #g) -> Self {
+                    Self::from_arc(::std::sync::Arc::new(service))
+                }
+
+                /// Wraps a shared implementation.
+                pub fn from_arc(service: ::std::sync::Arc<#g>) -> Self {
+                    Self { inner: service }
+                }
+
+                /// The implementation.
+                pub fn get_ref(&self) -> &::std::sync::Arc<#g> {
+                    &self.inner
+                }
+
+                /// The adapter as a service to register (`ServerBuilder::service`,
+                /// `ClientBuilder::service`, `add_service`).
+                pub fn into_service(self) -> ::std::sync::Arc<dyn ::wsp_runtime::codegen::Service> {
+                    ::std::sync::Arc::new(self)
+                }
+            }
+
+            #allow
+            impl<#g> ::std::clone::Clone for #server<#g> {
+                fn clone(&self) -> Self {
+                    Self { inner: ::std::sync::Arc::clone(&self.inner) }
+                }
+            }
+
+            #allow
+            impl<#g> ::std::fmt::Debug for #server<#g> {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.write_str(::std::stringify!(#server))
+                }
+            }
+
+            #allow
+            impl<#g: #trait_name> ::wsp_runtime::codegen::Service for #server<#g> {
+                fn name(&self) -> &str {
+                    #wire_name
+                }
+
+                fn fingerprint(&self) -> &str {
+                    #fingerprint
+                }
+
+                fn call(
+                    &self,
+                    request: ::wsp_runtime::codegen::Request<'_>,
+                ) -> ::wsp_runtime::codegen::Handler {
+                    match (request.method, request.kind) {
+                        #(#arms)*
+                        _ => ::wsp_runtime::codegen::Handler::UnknownMethod,
+                    }
+                }
+            }
+
+            #(#args)*
+        }
+    }
+
+    /// The match arm dispatching one method.
+    fn dispatch_arm(&self, side: &Side<'_>, m: &Method) -> TokenStream {
+        let wire = &m.name;
+        let trait_name = &side.trait_name;
+        let g = side.impl_param();
+        let method = field_ident(&m.name);
+        let args_name = side.args_name(m);
+        let indices = (0..m.params.len()).map(syn::Index::from);
+        let call = quote! {
+            <#g as #trait_name>::#method(&*__svc, __ctx, #(__args.#indices),*)
+        };
+        let (kind, run) = match m.kind {
+            MethodKind::Rpc => {
+                let result = match m.returns.as_ref().and_then(|r| self.wire(r)) {
+                    Some(w) => quote!(#call.await.map(#w)),
+                    None => quote!(#call.await),
+                };
+                (
+                    quote!(Unary),
+                    quote!(::wsp_runtime::codegen::Handler::unary(request.ctx, async move { #result })),
+                )
+            }
+            MethodKind::Stream => {
+                let items = match m.returns.as_ref().and_then(|r| self.wire(r)) {
+                    Some(w) => quote! {
+                        ::wsp_runtime::codegen::StreamExt::map(#call, |__item| __item.map(#w))
+                    },
+                    None => call,
+                };
+                (
+                    quote!(Stream),
+                    quote!(::wsp_runtime::codegen::Handler::stream(request.ctx, #items)),
+                )
+            }
+            MethodKind::Notify => (
+                quote!(Notify),
+                quote!(::wsp_runtime::codegen::Handler::notify(async move { #call.await })),
+            ),
+        };
+        quote! {
+            (#wire, ::wsp_runtime::codegen::CallKind::#kind) => {
+                let __args: #args_name = match request.args.decode() {
+                    ::std::result::Result::Ok(args) => args,
+                    ::std::result::Result::Err(e) => {
+                        return ::wsp_runtime::codegen::Handler::Error(::std::convert::From::from(e));
+                    }
+                };
+                let __svc = ::std::sync::Arc::clone(&self.inner);
+                let __ctx = ::std::clone::Clone::clone(&request.ctx);
+                #run
+            }
+        }
+    }
+
+    /// The private struct one method's argument array decodes into (PROTOCOL §5): missing
+    /// trailing optional arguments are `None`, extra trailing arguments are ignored.
+    fn args_struct(&self, side: &Side<'_>, m: &Method) -> TokenStream {
+        let name = side.args_name(m);
+        let allow = self.allow();
+        let types = m.params.iter().map(|p| self.rust_type(&p.ty));
+        let expecting = format!("the arguments of `{}`", side.path(m));
+        let vars: Vec<Ident> = (0..m.params.len())
+            .map(|i| ident(&format!("__a{i}")))
+            .collect();
+        let reads = m.params.iter().zip(&vars).enumerate().map(|(i, (p, var))| {
+            let ty = self.rust_type(&p.ty);
+            let (read_ty, unwrap) = match self.wire(&p.ty) {
+                Some(w) => (quote!(#w), quote!(.map(|w| w.0))),
+                None => (ty, TokenStream::new()),
+            };
+            let read = quote!(__seq.next_element::<#read_ty>()?#unwrap);
+            if p.is_optional() {
+                quote!(let #var = #read.flatten();)
+            } else {
+                quote! {
+                    let #var = match #read {
+                        ::std::option::Option::Some(v) => v,
+                        ::std::option::Option::None => {
+                            return ::std::result::Result::Err(
+                                ::wsp_runtime::codegen::serde::de::Error::invalid_length(#i, &self),
+                            );
+                        }
+                    };
+                }
+            }
+        });
+        // Some peers send nil for an empty argument array; accept it when every parameter may
+        // be absent.
+        let visit_unit = if m.params.iter().all(|p| p.is_optional()) {
+            let nones = m.params.iter().map(|_| quote!(::std::option::Option::None));
+            quote! {
+                fn visit_unit<__E: ::wsp_runtime::codegen::serde::de::Error>(
+                    self,
+                ) -> ::std::result::Result<#name, __E> {
+                    ::std::result::Result::Ok(#name(#(#nones),*))
+                }
+            }
+        } else {
+            TokenStream::new()
+        };
+        quote! {
+            #allow
+            struct #name(#(#types),*);
+
+            #allow
+            impl<'de> ::wsp_runtime::codegen::serde::Deserialize<'de> for #name {
+                fn deserialize<__D: ::wsp_runtime::codegen::serde::Deserializer<'de>>(
+                    deserializer: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
+                    struct __Visitor;
+                    impl<'de> ::wsp_runtime::codegen::serde::de::Visitor<'de> for __Visitor {
+                        type Value = #name;
+
+                        fn expecting(
+                            &self,
+                            f: &mut ::std::fmt::Formatter<'_>,
+                        ) -> ::std::fmt::Result {
+                            f.write_str(#expecting)
+                        }
+
+                        fn visit_seq<__A: ::wsp_runtime::codegen::serde::de::SeqAccess<'de>>(
+                            self,
+                            mut __seq: __A,
+                        ) -> ::std::result::Result<#name, __A::Error> {
+                            #(#reads)*
+                            while __seq
+                                .next_element::<::wsp_runtime::codegen::serde::de::IgnoredAny>()?
+                                .is_some()
+                            {}
+                            ::std::result::Result::Ok(#name(#(#vars),*))
+                        }
+
+                        #visit_unit
+                    }
+                    deserializer.deserialize_any(__Visitor)
+                }
+            }
+        }
+    }
+}

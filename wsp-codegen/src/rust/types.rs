@@ -1,0 +1,270 @@
+//! Structs, enums and errors.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use wsp_idl::{Deprecated, Field, Primitive, TypeDef, TypeId, TypeKind, TypeRef, Variant};
+
+use super::PackageGen;
+use super::docs::doc_attrs;
+use super::names::{camel, field_ident, ident, snake, type_ident};
+
+/// `#[deprecated]` for an item marked `@deprecated`.
+pub(crate) fn deprecated_attr(deprecated: &Option<Deprecated>) -> TokenStream {
+    match deprecated {
+        None => TokenStream::new(),
+        Some(Deprecated {
+            reason: Some(reason),
+        }) => quote!(#[deprecated(note = #reason)]),
+        Some(Deprecated { reason: None }) => quote!(#[deprecated]),
+    }
+}
+
+impl PackageGen<'_> {
+    /// One declared type.
+    pub(crate) fn type_def(&self, t: &TypeDef) -> TokenStream {
+        match &t.kind {
+            TypeKind::Struct(fields) => self.struct_def(t, fields),
+            TypeKind::Enum(variants) => self.enum_def(t, variants),
+            TypeKind::Error(variants) => {
+                let def = self.enum_def(t, variants);
+                let impls = self.error_impls(t, variants);
+                quote!(#def #impls)
+            }
+        }
+    }
+
+    /// The derives and serde attributes every generated type has.
+    /// `Eq` and `Hash` too when no float is reachable from the type.
+    fn derives(&self, t: &TypeDef) -> TokenStream {
+        let eq_hash = if self.has_float(t.id) {
+            TokenStream::new()
+        } else {
+            quote!(::std::cmp::Eq, ::std::hash::Hash,)
+        };
+        quote! {
+            #[derive(
+                ::std::fmt::Debug,
+                ::std::clone::Clone,
+                ::std::cmp::PartialEq,
+                #eq_hash
+                ::wsp_runtime::codegen::serde::Serialize,
+                ::wsp_runtime::codegen::serde::Deserialize
+            )]
+            #[serde(crate = "::wsp_runtime::codegen::serde")]
+        }
+    }
+
+    /// Whether an `f32` or `f64` is reachable from the type (then it cannot be `Eq`).
+    fn has_float(&self, id: TypeId) -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let t = self.model.type_def(id);
+            let fields: Vec<&Field> = match &t.kind {
+                TypeKind::Struct(fields) => fields.iter().collect(),
+                TypeKind::Enum(vs) | TypeKind::Error(vs) => {
+                    vs.iter().flat_map(|v| &v.fields).collect()
+                }
+            };
+            for f in fields {
+                if contains_float(&f.ty) {
+                    return true;
+                }
+            }
+            stack.extend(self.model.referenced_types(id));
+        }
+        false
+    }
+
+    /// A struct with named fields.
+    fn struct_def(&self, t: &TypeDef, fields: &[Field]) -> TokenStream {
+        let name = type_ident(&t.name);
+        let docs = doc_attrs(&t.docs, &format!("The struct `{}`.", t.qualified_name));
+        let deprecated = deprecated_attr(&t.deprecated);
+        let allow = self.allow();
+        let derives = self.derives(t);
+        let extra = self.type_attrs(&t.qualified_name);
+        let fields = fields.iter().map(|f| {
+            let field_path = format!("{}.{}", t.qualified_name, f.name);
+            let attrs = self.field_attrs(&field_path);
+            let field = self.field(f, true, &format!("The `{}` field.", f.name));
+            quote!(#attrs #field)
+        });
+        quote! {
+            #docs
+            #deprecated
+            #allow
+            #derives
+            #extra
+            pub struct #name {
+                #(#fields,)*
+            }
+        }
+    }
+
+    /// One field of a struct or variant: docs, serde attributes, name and type.
+    fn field(&self, f: &Field, public: bool, fallback_doc: &str) -> TokenStream {
+        let name = field_ident(&f.name);
+        let docs = doc_attrs(&f.docs, fallback_doc);
+        let deprecated = deprecated_attr(&f.deprecated);
+        let ty = self.field_type(f);
+        let mut serde_args: Vec<TokenStream> = Vec::new();
+        if snake(&f.name) != f.name || name.to_string().ends_with('_') {
+            let wire = &f.name;
+            serde_args.push(quote!(rename = #wire));
+        }
+        if f.is_optional() {
+            serde_args.push(quote!(default));
+            serde_args.push(quote!(
+                skip_serializing_if = "::std::option::Option::is_none"
+            ));
+        }
+        if let Some(shape) = self.shape(&f.ty) {
+            let with = format!("::wsp_runtime::codegen::As::<{shape}>");
+            serde_args.push(quote!(with = #with));
+        }
+        let serde = if serde_args.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(#[serde(#(#serde_args),*)])
+        };
+        let vis = if public {
+            quote!(pub)
+        } else {
+            TokenStream::new()
+        };
+        quote! {
+            #docs
+            #deprecated
+            #serde
+            #vis #name: #ty
+        }
+    }
+
+    /// The name of the catch-all variant: `Unknown` unless the schema uses it.
+    pub(crate) fn unknown_variant(variants: &[Variant]) -> String {
+        let mut name = "Unknown".to_owned();
+        while variants
+            .iter()
+            .any(|v| camel(&v.name) == name || v.name == name)
+        {
+            name.push('_');
+        }
+        name
+    }
+
+    /// An enum or error: internally tagged with `$type`, with a catch-all variant.
+    fn enum_def(&self, t: &TypeDef, variants: &[Variant]) -> TokenStream {
+        let name = type_ident(&t.name);
+        let kind = if t.is_error() { "error" } else { "enum" };
+        let docs = doc_attrs(&t.docs, &format!("The {kind} `{}`.", t.qualified_name));
+        let deprecated = deprecated_attr(&t.deprecated);
+        let allow = self.allow();
+        let derives = self.derives(t);
+        let extra = self.type_attrs(&t.qualified_name);
+        let vs = variants.iter().map(|v| self.variant(t, v));
+        let unknown = ident(&Self::unknown_variant(variants));
+        let unknown_doc = " A variant this version of the schema does not know (sent by a newer \
+                           peer); it cannot be sent back as it was received.";
+        quote! {
+            #docs
+            #deprecated
+            #allow
+            #derives
+            #[serde(tag = "$type")]
+            #extra
+            pub enum #name {
+                #(#vs,)*
+                #[doc = #unknown_doc]
+                #[serde(other)]
+                #unknown,
+            }
+        }
+    }
+
+    /// One variant.
+    fn variant(&self, t: &TypeDef, v: &Variant) -> TokenStream {
+        let name = type_ident(&v.name);
+        let docs = doc_attrs(&v.docs, &format!("The `{}` variant.", v.name));
+        let deprecated = deprecated_attr(&v.deprecated);
+        let rename = if name != v.name {
+            let wire = &v.name;
+            quote!(#[serde(rename = #wire)])
+        } else {
+            TokenStream::new()
+        };
+        let variant_path = format!("{}.{}", t.qualified_name, v.name);
+        let extra = self.field_attrs(&variant_path);
+        if v.is_unit() {
+            return quote!(#docs #deprecated #rename #extra #name);
+        }
+        let fields = v.fields.iter().map(|f| {
+            let attrs = self.field_attrs(&format!("{variant_path}.{}", f.name));
+            let field = self.field(f, false, &format!("The `{}` field.", f.name));
+            quote!(#attrs #field)
+        });
+        quote! {
+            #docs #deprecated #rename #extra
+            #name { #(#fields,)* }
+        }
+    }
+
+    /// `variant_name`, `Display`, `Error` and the conversion into the runtime's handler error.
+    fn error_impls(&self, t: &TypeDef, variants: &[Variant]) -> TokenStream {
+        let name = type_ident(&t.name);
+        let allow = self.allow();
+        let unknown = ident(&Self::unknown_variant(variants));
+        let unknown_str = unknown.to_string();
+        let arms = variants.iter().map(|v| {
+            let vname = type_ident(&v.name);
+            let wire = &v.name;
+            if v.is_unit() {
+                quote!(Self::#vname => #wire)
+            } else {
+                quote!(Self::#vname { .. } => #wire)
+            }
+        });
+        quote! {
+            #allow
+            impl #name {
+                /// The name of the variant, as sent on the wire (the ERROR frame's message).
+                pub fn variant_name(&self) -> &'static str {
+                    match self {
+                        #(#arms,)*
+                        Self::#unknown => #unknown_str,
+                    }
+                }
+            }
+
+            #allow
+            impl ::std::fmt::Display for #name {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    ::std::fmt::Debug::fmt(self, f)
+                }
+            }
+
+            #allow
+            impl ::std::error::Error for #name {}
+
+            #allow
+            impl ::std::convert::From<#name> for ::wsp_runtime::codegen::ServiceError {
+                fn from(error: #name) -> Self {
+                    ::wsp_runtime::codegen::ServiceError::application(error.variant_name(), error)
+                }
+            }
+        }
+    }
+}
+
+/// Whether a type reference holds a float directly (not through named types).
+fn contains_float(ty: &TypeRef) -> bool {
+    match ty {
+        TypeRef::Primitive(p) => matches!(p, Primitive::F32 | Primitive::F64),
+        TypeRef::List(t) | TypeRef::Optional(t) => contains_float(t),
+        TypeRef::Map(k, v) => contains_float(k) || contains_float(v),
+        TypeRef::Named(_) => false,
+    }
+}
