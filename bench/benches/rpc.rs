@@ -1,0 +1,694 @@
+//! Round-trip benchmark, one process, one connection per system on loopback, sequential and
+//! with 256 calls in flight:
+//!
+//! - raw tokio-tungstenite binary echo of a 64-byte payload with tungstenite's defaults (the
+//!   baseline), and for reference the same echo with a 16 KiB read buffer (what wsp configures)
+//!   and with batched writes;
+//! - wsp untyped call echoing the same payload as an `rmpv::Value`;
+//! - wsp generated typed `add(a, b)`;
+//! - jsonrpsee 0.26 WebSocket server and client doing the same `add(a, b)`.
+//!
+//! Run with `cargo bench -p wsp-bench`. `WSP_BENCH_SECS` (or a number after `--`) sets the
+//! seconds each case runs in each round (default 2), `WSP_BENCH_ROUNDS` the number of rounds
+//! (default 7). For profiling, `WSP_BENCH_ONLY` keeps only the systems whose name contains it
+//! and `WSP_BENCH_SHAPE` (`sequential` or `pipelined`) only that shape.
+//! Each system is one [`Bench`] implementation, listed in `main`.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use jsonrpsee_core::client::ClientT;
+use jsonrpsee_core::rpc_params;
+use jsonrpsee_server::{RpcModule, ServerHandle};
+use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use wsp_bench::Adder;
+use wsp_bench::bench::{BenchClient, BenchServer};
+use wsp_runtime::{Caller, Client, FnService, Server, Value};
+
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+const PAYLOAD: usize = 64;
+const DEPTH: usize = 256;
+
+// Names of the systems the ratios are taken between.
+const RAW: &str = "raw echo";
+const UNTYPED: &str = "wsp untyped echo (rmpv::Value)";
+const TYPED: &str = "wsp typed add(a, b)";
+const JSONRPSEE: &str = "jsonrpsee 0.26 add(a, b)";
+
+/// Latencies of the calls completed during one case.
+#[derive(Default)]
+struct Samples {
+    elapsed: Duration,
+    nanos: Vec<u64>,
+    /// Calls per second of each round.
+    rounds: Vec<f64>,
+}
+
+impl Samples {
+    fn of(elapsed: Duration, nanos: Vec<u64>) -> Samples {
+        Samples {
+            elapsed,
+            nanos,
+            rounds: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, other: Samples) {
+        self.rounds
+            .push(other.nanos.len() as f64 / other.elapsed.as_secs_f64());
+        self.elapsed += other.elapsed;
+        self.nanos.extend(other.nanos);
+    }
+}
+
+/// What a case sends: the raw echo of the same shape is its baseline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// A 64-byte binary payload, echoed.
+    Echo,
+    /// `add(a, b)` with two small integers.
+    Add,
+}
+
+/// One system under test.
+trait Bench: Send + Sync + 'static {
+    fn name(&self) -> String;
+    fn shape(&self) -> Shape;
+    /// One call at a time for `dur`.
+    fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples>;
+    /// `depth` calls in flight for `dur`.
+    fn pipelined(&self, depth: usize, dur: Duration) -> BoxFut<'_, Samples>;
+}
+
+/// Makes calls one at a time for `dur`.
+async fn sequential_calls<F, Fut>(dur: Duration, mut call: F) -> Samples
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut nanos = Vec::new();
+    let start = Instant::now();
+    let mut i = 0u32;
+    while start.elapsed() < dur {
+        let t = Instant::now();
+        call(i).await;
+        nanos.push(t.elapsed().as_nanos() as u64);
+        i = i.wrapping_add(1);
+    }
+    Samples::of(start.elapsed(), nanos)
+}
+
+/// Keeps `depth` calls in flight for `dur`, then lets them finish.
+async fn pipelined_calls<F, Fut>(depth: usize, dur: Duration, mut call: F) -> Samples
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut nanos = Vec::new();
+    let mut inflight = FuturesUnordered::new();
+    let mut i = 0u32;
+    let mut timed = |i: u32| {
+        let t = Instant::now();
+        let fut = call(i);
+        async move {
+            fut.await;
+            t.elapsed().as_nanos() as u64
+        }
+    };
+    let start = Instant::now();
+    for _ in 0..depth {
+        inflight.push(timed(i));
+        i = i.wrapping_add(1);
+    }
+    while let Some(n) = inflight.next().await {
+        nanos.push(n);
+        if start.elapsed() < dur {
+            inflight.push(timed(i));
+            i = i.wrapping_add(1);
+        }
+    }
+    Samples::of(start.elapsed(), nanos)
+}
+
+// ------------------------------------------------------------------ raw echo
+
+/// tungstenite's configuration with `read_buffer` bytes per read (`None`: its default).
+fn ws_config(read_buffer: Option<usize>) -> Option<WebSocketConfig> {
+    read_buffer.map(|n| WebSocketConfig::default().read_buffer_size(n))
+}
+
+/// A raw echo server like the runtime's layout: a reader task and a writer task per
+/// connection. `batched`: the writer feeds every queued message and flushes once (what wsp
+/// does); otherwise it sends (and flushes) each message.
+async fn raw_echo_server(batched: bool, read_buffer: Option<usize>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tcp.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let ws = tokio_tungstenite::accept_async_with_config(tcp, ws_config(read_buffer))
+                    .await
+                    .unwrap();
+                let (mut sink, mut stream) = ws.split();
+                let (tx, mut rx) = mpsc::channel::<Message>(1024);
+                tokio::spawn(async move {
+                    while let Some(m) = rx.recv().await {
+                        if batched {
+                            let _ = sink.feed(m).await;
+                            while let Ok(m) = rx.try_recv() {
+                                let _ = sink.feed(m).await;
+                            }
+                            if sink.flush().await.is_err() {
+                                break;
+                            }
+                        } else if sink.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                while let Some(Ok(m)) = stream.next().await {
+                    if m.is_binary() && tx.send(m).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    format!("ws://{addr}/")
+}
+
+struct RawEcho {
+    url: String,
+    batched: bool,
+    /// Bytes per read on both ends (`None`: tungstenite's default of 128 KiB).
+    read_buffer: Option<usize>,
+}
+
+impl RawEcho {
+    async fn start(batched: bool, read_buffer: Option<usize>) -> RawEcho {
+        RawEcho {
+            url: raw_echo_server(batched, read_buffer).await,
+            batched,
+            read_buffer,
+        }
+    }
+
+    async fn connect(&self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        let config = ws_config(self.read_buffer);
+        tokio_tungstenite::connect_async_with_config(&self.url, config, true)
+            .await
+            .unwrap()
+            .0
+    }
+}
+
+impl Bench for RawEcho {
+    fn name(&self) -> String {
+        match (self.batched, self.read_buffer) {
+            (true, _) => "raw echo, batched writes".into(),
+            (false, Some(n)) => format!("raw echo, {} KiB read buffer", n >> 10),
+            (false, None) => RAW.into(),
+        }
+    }
+
+    fn shape(&self) -> Shape {
+        Shape::Echo
+    }
+
+    fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(async move {
+            let mut ws = self.connect().await;
+            let payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
+            let mut nanos = Vec::new();
+            let start = Instant::now();
+            while start.elapsed() < dur {
+                let t = Instant::now();
+                ws.send(Message::Binary(payload.clone())).await.unwrap();
+                loop {
+                    if let Some(Ok(Message::Binary(_))) = ws.next().await {
+                        break;
+                    }
+                }
+                nanos.push(t.elapsed().as_nanos() as u64);
+            }
+            Samples::of(start.elapsed(), nanos)
+        })
+    }
+
+    fn pipelined(&self, depth: usize, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(async move {
+            let ws = self.connect().await;
+            let (mut sink, mut stream) = ws.split();
+            let window = Arc::new(Semaphore::new(depth));
+            let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Instant>();
+            let batched = self.batched;
+            let start = Instant::now();
+            let w = window.clone();
+            let sender = tokio::spawn(async move {
+                let payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
+                while start.elapsed() < dur {
+                    w.acquire().await.unwrap().forget();
+                    let _ = sent_tx.send(Instant::now());
+                    if batched {
+                        sink.feed(Message::Binary(payload.clone())).await.unwrap();
+                        while let Ok(p) = w.try_acquire() {
+                            p.forget();
+                            let _ = sent_tx.send(Instant::now());
+                            sink.feed(Message::Binary(payload.clone())).await.unwrap();
+                        }
+                        sink.flush().await.unwrap();
+                    } else {
+                        sink.send(Message::Binary(payload.clone())).await.unwrap();
+                    }
+                }
+                sink
+            });
+            let mut nanos = Vec::new();
+            let mut outstanding: VecDeque<Instant> = VecDeque::new();
+            loop {
+                while let Ok(t) = sent_rx.try_recv() {
+                    outstanding.push_back(t);
+                }
+                if start.elapsed() >= dur && sender.is_finished() && outstanding.is_empty() {
+                    break;
+                }
+                match tokio::time::timeout(Duration::from_millis(200), stream.next()).await {
+                    Ok(Some(Ok(Message::Binary(_)))) => {
+                        while outstanding.is_empty() {
+                            outstanding.push_back(sent_rx.recv().await.unwrap());
+                        }
+                        let t = outstanding.pop_front().unwrap();
+                        nanos.push(t.elapsed().as_nanos() as u64);
+                        window.add_permits(1);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            let elapsed = start.elapsed();
+            let _ = sender.await;
+            Samples::of(elapsed, nanos)
+        })
+    }
+}
+
+// ------------------------------------------------------------------ wsp
+
+/// A wsp server serving `service` and a client connected to it.
+async fn wsp_pair(service: Arc<dyn wsp_runtime::Service>) -> (Server, Client) {
+    let server = Server::builder()
+        .service(service)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let client = Client::builder(server.url()).build();
+    client.connect().await.unwrap();
+    (server, client)
+}
+
+struct WspUntyped {
+    caller: Caller,
+    _client: Client,
+    _server: Server,
+}
+
+impl WspUntyped {
+    async fn start() -> WspUntyped {
+        let svc = FnService::new("bench.Echo").unary("echo", |_, args| async move {
+            Ok(args.into_iter().next().unwrap_or(Value::Nil))
+        });
+        let (server, client) = wsp_pair(svc.into_service()).await;
+        WspUntyped {
+            caller: client.caller(),
+            _client: client,
+            _server: server,
+        }
+    }
+}
+
+async fn echo_call(caller: &Caller) {
+    let r = caller
+        .call_value("bench.Echo/echo", vec![Value::Binary(vec![7u8; PAYLOAD])])
+        .await
+        .unwrap();
+    debug_assert!(matches!(r, Value::Binary(ref b) if b.len() == PAYLOAD));
+}
+
+impl Bench for WspUntyped {
+    fn name(&self) -> String {
+        UNTYPED.into()
+    }
+
+    fn shape(&self) -> Shape {
+        Shape::Echo
+    }
+
+    fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(sequential_calls(dur, |_| echo_call(&self.caller)))
+    }
+
+    fn pipelined(&self, depth: usize, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(pipelined_calls(depth, dur, |_| {
+            let caller = self.caller.clone();
+            async move { echo_call(&caller).await }
+        }))
+    }
+}
+
+struct WspTyped {
+    bench: BenchClient,
+    _client: Client,
+    _server: Server,
+}
+
+impl WspTyped {
+    async fn start() -> WspTyped {
+        let (server, client) = wsp_pair(BenchServer::new(Adder).into_service()).await;
+        WspTyped {
+            bench: BenchClient::from_caller(client.caller()),
+            _client: client,
+            _server: server,
+        }
+    }
+}
+
+async fn typed_add(bench: &BenchClient, i: u32) {
+    let a = (i & 0xffff) as i32;
+    let sum = bench.add(a, 2).await.unwrap();
+    assert_eq!(sum, a + 2);
+}
+
+impl Bench for WspTyped {
+    fn name(&self) -> String {
+        TYPED.into()
+    }
+
+    fn shape(&self) -> Shape {
+        Shape::Add
+    }
+
+    fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(sequential_calls(dur, |i| typed_add(&self.bench, i)))
+    }
+
+    fn pipelined(&self, depth: usize, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(pipelined_calls(depth, dur, |i| {
+            let bench = self.bench.clone();
+            async move { typed_add(&bench, i).await }
+        }))
+    }
+}
+
+// ------------------------------------------------------------------ jsonrpsee
+
+struct Jsonrpsee {
+    client: Arc<WsClient>,
+    _server: ServerHandle,
+}
+
+impl Jsonrpsee {
+    async fn start() -> Jsonrpsee {
+        let server = jsonrpsee_server::Server::builder()
+            .build("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut module = RpcModule::new(());
+        module
+            .register_method("add", |params, _, _| {
+                let (a, b): (i32, i32) = params.parse()?;
+                Ok::<i32, jsonrpsee_server::types::ErrorObjectOwned>(a.wrapping_add(b))
+            })
+            .unwrap();
+        let handle = server.start(module);
+        let client = WsClientBuilder::default()
+            .max_concurrent_requests(4 * DEPTH)
+            .build(format!("ws://{addr}"))
+            .await
+            .unwrap();
+        Jsonrpsee {
+            client: Arc::new(client),
+            _server: handle,
+        }
+    }
+}
+
+async fn jsonrpsee_add(client: &WsClient, i: u32) {
+    let a = (i & 0xffff) as i32;
+    let sum: i32 = client.request("add", rpc_params![a, 2]).await.unwrap();
+    assert_eq!(sum, a + 2);
+}
+
+impl Bench for Jsonrpsee {
+    fn name(&self) -> String {
+        JSONRPSEE.into()
+    }
+
+    fn shape(&self) -> Shape {
+        Shape::Add
+    }
+
+    fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(sequential_calls(dur, |i| jsonrpsee_add(&self.client, i)))
+    }
+
+    fn pipelined(&self, depth: usize, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(pipelined_calls(depth, dur, |i| {
+            let client = self.client.clone();
+            async move { jsonrpsee_add(&client, i).await }
+        }))
+    }
+}
+
+// ------------------------------------------------------------------ report
+
+struct Row {
+    system: String,
+    case: String,
+    shape: Shape,
+    pipelined: bool,
+    rate: f64,
+    p50: u64,
+    p99: u64,
+}
+
+/// The median round's rate (robust against a round disturbed by other load) and pooled
+/// latency percentiles.
+fn row(b: &dyn Bench, pipelined: bool, mut s: Samples) -> Row {
+    s.nanos.sort_unstable();
+    s.rounds.sort_by(f64::total_cmp);
+    let median = s.rounds.get(s.rounds.len() / 2).copied().unwrap_or(0.0);
+    let pct = |p: f64| {
+        s.nanos
+            .get(((s.nanos.len() as f64 * p) as usize).min(s.nanos.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    let case = if pipelined {
+        format!("{}, {DEPTH} in flight", b.name())
+    } else {
+        format!("{}, sequential", b.name())
+    };
+    Row {
+        system: b.name(),
+        case,
+        shape: b.shape(),
+        pipelined,
+        rate: median,
+        p50: pct(0.50) / 1000,
+        p99: pct(0.99) / 1000,
+    }
+}
+
+/// Runs a case in a task on a runtime worker, as application code would (not on the
+/// `block_on` thread, where every wake-up crosses threads).
+async fn on_worker(
+    b: &Arc<dyn Bench>,
+    f: impl FnOnce(&dyn Bench) -> BoxFut<'_, Samples> + Send + 'static,
+) -> Samples {
+    let b = b.clone();
+    tokio::spawn(async move { f(&*b).await })
+        .await
+        .expect("bench task")
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a number among the arguments is the seconds per round.
+    let secs: f64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or_else(|| env_or("WSP_BENCH_SECS", 2.0));
+    // Each case runs in `rounds` rounds interleaved with the other systems, so drift of a
+    // shared machine hits all systems alike.
+    let rounds: u32 = env_or("WSP_BENCH_ROUNDS", 7u32).max(1);
+    let round = Duration::from_secs_f64(secs);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    eprintln!("load average at start: {}", load_average());
+    rt.block_on(async {
+        let mut benches: Vec<Arc<dyn Bench>> = vec![
+            Arc::new(RawEcho::start(false, None).await),
+            Arc::new(RawEcho::start(false, Some(16 << 10)).await),
+            Arc::new(RawEcho::start(true, None).await),
+            Arc::new(WspUntyped::start().await),
+            Arc::new(WspTyped::start().await),
+            Arc::new(Jsonrpsee::start().await),
+        ];
+        if let Ok(only) = std::env::var("WSP_BENCH_ONLY") {
+            benches.retain(|b| b.name().contains(&only));
+        }
+        let shapes = std::env::var("WSP_BENCH_SHAPE").unwrap_or_default();
+        let (run_seq, run_pipe) = (shapes != "pipelined", shapes != "sequential");
+        for b in &benches {
+            if run_seq {
+                let _ = on_worker(b, |b| b.sequential(Duration::from_millis(200))).await;
+            }
+            if run_pipe {
+                let _ = on_worker(b, |b| b.pipelined(DEPTH, Duration::from_millis(200))).await;
+            }
+        }
+        let mut seq: Vec<Samples> = benches.iter().map(|_| Samples::default()).collect();
+        let mut pipe: Vec<Samples> = benches.iter().map(|_| Samples::default()).collect();
+        for r in 0..rounds {
+            for (i, b) in benches.iter().enumerate().filter(|_| run_seq) {
+                seq[i].add(on_worker(b, move |b| b.sequential(round)).await);
+            }
+            for (i, b) in benches.iter().enumerate().filter(|_| run_pipe) {
+                pipe[i].add(on_worker(b, move |b| b.pipelined(DEPTH, round)).await);
+            }
+            eprintln!(
+                "round {}/{rounds} done, load average {}",
+                r + 1,
+                load_average()
+            );
+        }
+        let mut rows = Vec::new();
+        for (b, s) in benches.iter().zip(seq).filter(|_| run_seq) {
+            rows.push(row(&**b, false, s));
+        }
+        for (b, s) in benches.iter().zip(pipe).filter(|_| run_pipe) {
+            rows.push(row(&**b, true, s));
+        }
+        report(&rows, secs, rounds);
+    });
+}
+
+fn report(rows: &[Row], secs: f64, rounds: u32) {
+    // Rates by system name (exact) and concurrency.
+    let rate = |system: &str, pipelined: bool| {
+        rows.iter()
+            .find(|r| r.pipelined == pipelined && r.system == system)
+            .map_or(f64::NAN, |r| r.rate)
+    };
+    // The baseline of each row: the raw echo (defaults, unbatched) of the same concurrency.
+    let raw = |pipelined: bool| rate(RAW, pipelined);
+    let shape = |s: Shape| match s {
+        Shape::Echo => "64-byte echo",
+        Shape::Add => "add(a, b)",
+    };
+    println!(
+        "| case ({secs} s per round, {rounds} rounds) | payload | calls/s (median round) | p50 µs | p99 µs | × raw echo |"
+    );
+    println!("|---|---|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {:.0} | {} | {} | {:.2} |",
+            r.case,
+            shape(r.shape),
+            r.rate,
+            r.p50,
+            r.p99,
+            r.rate / raw(r.pipelined)
+        );
+    }
+    println!();
+    let raw16 = "raw echo, 16 KiB read buffer";
+    let ratio = |a: &str, b: &str, pipelined: bool| rate(a, pipelined) / rate(b, pipelined);
+    let targets = [
+        (
+            "wsp untyped / raw echo, sequential",
+            ratio(UNTYPED, RAW, false),
+            0.9,
+        ),
+        (
+            "wsp untyped / raw echo, 256 in flight",
+            ratio(UNTYPED, RAW, true),
+            1.0,
+        ),
+        (
+            "wsp typed add / raw echo, sequential",
+            ratio(TYPED, RAW, false),
+            0.9,
+        ),
+        (
+            "wsp typed add / raw echo, 256 in flight",
+            ratio(TYPED, RAW, true),
+            f64::NAN,
+        ),
+        (
+            "wsp typed add / jsonrpsee add, sequential",
+            ratio(TYPED, JSONRPSEE, false),
+            f64::NAN,
+        ),
+        (
+            "wsp typed add / jsonrpsee add, 256 in flight",
+            ratio(TYPED, JSONRPSEE, true),
+            1.3,
+        ),
+        (
+            "wsp untyped / raw echo with 16 KiB read buffer, sequential",
+            ratio(UNTYPED, raw16, false),
+            f64::NAN,
+        ),
+        (
+            "wsp untyped / raw echo with 16 KiB read buffer, 256 in flight",
+            ratio(UNTYPED, raw16, true),
+            f64::NAN,
+        ),
+        (
+            "wsp typed add / raw echo with 16 KiB read buffer, sequential",
+            ratio(TYPED, raw16, false),
+            f64::NAN,
+        ),
+    ];
+    println!("| ratio | measured | target |");
+    println!("|---|---:|---|");
+    for (what, got, want) in targets {
+        let target = if want.is_nan() {
+            "—".to_string()
+        } else if got >= want {
+            format!("≥ {want:.1}: met")
+        } else {
+            format!("≥ {want:.1}: MISSED")
+        };
+        println!("| {what} | {got:.2} | {target} |");
+    }
+}

@@ -1,0 +1,5 @@
+//! Generates the typed Rust of `bench.wsp`.
+
+fn main() {
+    wsp_build::compile_or_exit(&["bench.wsp"]);
+}
