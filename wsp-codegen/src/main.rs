@@ -81,8 +81,23 @@ struct GenerateArgs {
     /// `geometry.Point.x=#[doc(alias = "abscissa")]`). Repeatable.
     #[arg(long, value_name = "PATH=ATTRIBUTE")]
     field_attribute: Vec<String>,
+    /// TypeScript: the module specifier generated files import the runtime from.
+    #[arg(long, value_name = "SPECIFIER", default_value = "@wsp/runtime")]
+    ts_runtime: String,
+    /// TypeScript: the type of `i64` and `u64`.
+    #[arg(long, value_enum, default_value_t = Int64Arg::Bigint)]
+    ts_int64: Int64Arg,
     #[command(flatten)]
     inputs: Inputs,
+}
+
+/// The TypeScript type of `i64` and `u64`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Int64Arg {
+    /// `bigint`: exact over the whole range.
+    Bigint,
+    /// `number`: values beyond 2^53 fail to decode and cannot be sent, instead of being rounded.
+    Number,
 }
 
 impl GenerateArgs {
@@ -122,8 +137,18 @@ impl GenerateArgs {
             Ok(model) => model,
             Err(code) => return code,
         };
-        let result = wsp_codegen::generate(&model, &opts)
-            .and_then(|files| wsp_codegen::write_files(&self.out_dir, &files));
+        let ts = wsp_codegen::ts::TsOpts {
+            runtime_module: self.ts_runtime.clone(),
+            int64: match self.ts_int64 {
+                Int64Arg::Bigint => wsp_codegen::ts::Int64::BigInt,
+                Int64Arg::Number => wsp_codegen::ts::Int64::Number,
+            },
+        };
+        let result = match opts.lang {
+            wsp_codegen::Lang::TypeScript => wsp_codegen::ts::generate_with(&model, &opts, &ts),
+            wsp_codegen::Lang::Rust => wsp_codegen::generate(&model, &opts),
+        }
+        .and_then(|files| wsp_codegen::write_files(&self.out_dir, &files));
         match result {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {

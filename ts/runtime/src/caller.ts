@@ -19,7 +19,15 @@ export interface CallOptions<T = unknown> {
   decode?: Converter<T>;
   /** Converts APPLICATION error details from their wire form; default: identity. */
   decodeError?: Converter<unknown>;
+  /** Qualified name of the declared error type, copied to `ApplicationError.errorType`. */
+  errorType?: string;
 }
+
+/** The options a generated client method takes for a call. */
+export type MethodOptions = Pick<CallOptions, 'signal' | 'timeoutMs'>;
+
+/** The options a generated client method takes for a stream. */
+export type StreamMethodOptions = Pick<StreamOptions, 'signal' | 'timeoutMs' | 'window'>;
 
 export interface StreamOptions<T = unknown> extends CallOptions<T> {
   /** Flow-control window: initial credit, refilled by half as items are consumed (default 32). */

@@ -9,9 +9,9 @@
  * retry them.
  */
 import type { CallOptions, Caller, StreamOptions, WspStream } from './caller.js';
-import { CloseCode } from './close.js';
+import { CloseCode, shortenCloseReason } from './close.js';
 import { type CodecKind, SUBPROTOCOL } from './codec.js';
-import { RpcError, type WspError } from './errors.js';
+import { CloseError, RpcError, type WspError } from './errors.js';
 import { type CloseInfo, Peer, type PeerOptions } from './peer.js';
 import { ServiceRegistry, type ServiceHandlers } from './services.js';
 import type { WebSocketConstructorLike, WebSocketLike } from './socket.js';
@@ -95,6 +95,8 @@ export class Client implements Caller {
   /** Statistics of links that have ended, plus the reconnect count. */
   private pastStats: Stats = new StatsCounter().snapshot(0, 0);
   private reconnects = 0;
+  private closedPromise!: Promise<CloseInfo>;
+  private settleClosed!: (outcome: CloseInfo | CloseError) => void;
 
   constructor(
     readonly url: string,
@@ -107,10 +109,34 @@ export class Client implements Caller {
       ...(typeof r === 'object' ? r : {}),
       ...(r === false ? { enabled: false } : {}),
     };
+    this.armClosed();
     if (options.onStateChange !== undefined) this.listeners.add(options.onStateChange);
     if (options.createWebSocket === undefined && options.WebSocket === undefined && globalThis.WebSocket === undefined) {
       throw new TypeError('no WebSocket implementation: pass { WebSocket } (e.g. from the "ws" package)');
     }
+  }
+
+  /**
+   * Settles when the client stops for good: resolves `{code, reason}` after `close()` (what was
+   * sent) and when the last link ended with 1000 and no reconnect follows; rejects with a
+   * {@link CloseError} when the link was lost for good (reconnect off or exhausted) with any other
+   * code. A `connect()` after that starts a new `closed`. Never an unhandled rejection.
+   */
+  get closed(): Promise<CloseInfo> {
+    return this.closedPromise;
+  }
+
+  private armClosed(): void {
+    let settled = false;
+    this.closedPromise = new Promise<CloseInfo>((resolve, reject) => {
+      this.settleClosed = (outcome) => {
+        if (settled) return;
+        settled = true;
+        if (outcome instanceof CloseError) reject(outcome);
+        else resolve(outcome);
+      };
+    });
+    this.closedPromise.catch(() => undefined);
   }
 
   get state(): ConnectionState {
@@ -170,6 +196,7 @@ export class Client implements Caller {
       },
     );
     if (this.currentState === 'idle' || this.currentState === 'disconnected') {
+      if (this.currentState === 'disconnected') this.armClosed();
       this.attempts = 0;
       this.attempt();
     }
@@ -184,13 +211,15 @@ export class Client implements Caller {
     const peer = this.peer;
     this.setState('closed');
     this.rejectWaiters(new RpcError('CLOSED', 'client closed'));
-    this.closePromise =
+    const info: CloseInfo = { code, reason: shortenCloseReason(reason) };
+    this.closePromise = (
       peer === undefined
         ? Promise.resolve()
         : peer.close(code, reason).then(
             () => undefined,
             () => undefined,
-          );
+          )
+    ).then(() => this.settleClosed(info));
     return this.closePromise;
   }
 
@@ -323,7 +352,9 @@ export class Client implements Caller {
     } catch (e) {
       // e.g. a malformed URL: no amount of retrying helps.
       this.setState('disconnected');
-      this.rejectWaiters(new RpcError('NOT_CONNECTED', `cannot connect: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+      const message = `cannot connect: ${e instanceof Error ? e.message : String(e)}`;
+      this.rejectWaiters(new RpcError('NOT_CONNECTED', message, { cause: e }));
+      this.settleClosed(new CloseError(CloseCode.ABNORMAL, message));
       return;
     }
     const { WebSocket: _w, createWebSocket: _c, codecs: _k, reconnect: _r, whenDisconnected: _p, onStateChange: _s, ...peerOptions } =
@@ -364,6 +395,7 @@ export class Client implements Caller {
     } else {
       this.setState('disconnected', info);
       this.rejectWaiters(new RpcError('NOT_CONNECTED', `connection closed with ${info.code}`));
+      this.settleClosed(info.code === CloseCode.NORMAL ? info : new CloseError(info.code, info.reason));
     }
   }
 }

@@ -45,3 +45,27 @@ export function shortenCloseReason(reason: string, maxBytes: number = MAX_CLOSE_
 export function isApplicationCloseCode(code: number): boolean {
   return code === 1000 || (code >= 3000 && code <= 4999);
 }
+
+/** The 1xxx codes a browser cannot send, which it replaces by 4100 + (code − 1000) (§7). */
+const SUBSTITUTED: readonly number[] = [
+  CloseCode.PROTOCOL_ERROR,
+  CloseCode.UNSUPPORTED_DATA,
+  CloseCode.INVALID_PAYLOAD,
+  CloseCode.MESSAGE_TOO_BIG,
+  CloseCode.INTERNAL_ERROR,
+];
+
+/**
+ * The code a peer that may only send 1000 and 3000–4999 (a browser) sends in place of `code`:
+ * 4102 for 1002, 4103 for 1003, 4107 for 1007, 4109 for 1009, 4111 for 1011 (PROTOCOL.md §7);
+ * undefined for codes without a substitute.
+ */
+export function browserCloseCode(code: number): number | undefined {
+  return SUBSTITUTED.includes(code) ? 4100 + (code - 1000) : undefined;
+}
+
+/** A received close code with 41xx substitutes mapped back to the 10xx code they stand for (§7). */
+export function normalizeCloseCode(code: number): number {
+  const original = code - 3100;
+  return SUBSTITUTED.includes(original) ? original : code;
+}

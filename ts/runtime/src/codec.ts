@@ -8,6 +8,7 @@
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { bytesToBase64 } from './base64.js';
+import { WireFloat } from './convert.js';
 
 export type CodecKind = 'msgpack' | 'json';
 
@@ -57,6 +58,42 @@ const BIG_MIN_I64 = -(1n << 63n);
 interface EncoderInternals {
   encodeNumber(n: number): void;
   encodeBigInt64(b: bigint): void;
+  encodeObject(object: unknown, depth: number): void;
+  doEncode(object: unknown, depth: number): void;
+  writeU8(v: number): void;
+  writeU16(v: number): void;
+  writeU32(v: number): void;
+  writeF32(v: number): void;
+  writeF64(v: number): void;
+  maxDepth: number;
+}
+
+/**
+ * Map keys in the order every wsp writer uses (PROTOCOL.md §5 vectors): integers numerically,
+ * strings by Unicode code point (the UTF-8 byte order Rust's BTreeMap<String, _> uses).
+ */
+export function compareMapKeys(a: unknown, b: unknown): number {
+  if (typeof a === 'string' && typeof b === 'string') return compareCodePoints(a, b);
+  if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) {
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  return typeof a < typeof b ? -1 : typeof a > typeof b ? 1 : 0;
+}
+
+function compareCodePoints(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i) ?? 0;
+    const y = b.codePointAt(i) ?? 0;
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+function sortedEntries(map: ReadonlyMap<unknown, unknown>): Array<[unknown, unknown]> {
+  return [...map.entries()].sort((x, y) => compareMapKeys(x[0], y[0]));
 }
 
 /**
@@ -83,7 +120,41 @@ function createMsgpackEncoder(): Encoder {
     else if (b > BIG_MAX_U64 || b < BIG_MIN_I64) throw new RangeError(`integer ${b} does not fit in 64 bits`);
     else encodeBigInt64(b);
   };
+  // @msgpack/msgpack writes a Map as an empty map (it only looks at own properties) and has no
+  // per-value float width: handle both here. Map keys are written sorted so bytes are deterministic.
+  const encodeObject = internals.encodeObject.bind(encoder);
+  internals.encodeObject = (object: unknown, depth: number): void => {
+    if (object instanceof WireFloat) {
+      if (object.bits === 32) {
+        internals.writeU8(0xca);
+        internals.writeF32(object.value);
+      } else {
+        internals.writeU8(0xcb);
+        internals.writeF64(object.value);
+      }
+    } else if (object instanceof Map) {
+      const size = object.size;
+      if (size < 16) internals.writeU8(0x80 + size);
+      else if (size < 0x10000) {
+        internals.writeU8(0xde);
+        internals.writeU16(size);
+      } else {
+        internals.writeU8(0xdf);
+        internals.writeU32(size);
+      }
+      for (const [k, v] of sortedEntries(object as ReadonlyMap<unknown, unknown>)) {
+        internals.doEncode(k, depth + 1);
+        internals.doEncode(v, depth + 1);
+      }
+    } else encodeObject(object, depth);
+  };
   return encoder;
+}
+
+function mapKey(key: unknown): string | number {
+  if (typeof key === 'string' || typeof key === 'number') return key;
+  if (typeof key === 'bigint') return key.toString();
+  throw new TypeError(`map keys must be strings or integers, got ${typeof key}`);
 }
 
 class MsgpackCodec implements Codec {
@@ -92,7 +163,9 @@ class MsgpackCodec implements Codec {
   private readonly encoder = createMsgpackEncoder();
   // 64-bit ints decode as bigint so values above 2^53 are exact (§9). The decoder is iterative
   // (no recursion), so deep nesting cannot overflow the stack; depth is limited after decoding.
-  private readonly decoder = new Decoder({ useBigInt64: true });
+  // Map keys that only fit in 64 bits arrive as bigint; plain objects need string keys, and the
+  // generated map converters parse them back (the default converter would reject them).
+  private readonly decoder = new Decoder({ useBigInt64: true, mapKeyConverter: mapKey });
 
   encode(frame: readonly unknown[]): Uint8Array {
     return this.encoder.encode(frame);
@@ -111,22 +184,85 @@ class MsgpackCodec implements Codec {
 // ---- JSON --------------------------------------------------------------------------------------
 
 /**
- * JSON.stringify replacer for the generic part of §5: bigint → decimal string (i64/u64),
- * Uint8Array → base64 (bytes), Map → object (map keys as strings), undefined dropped (as msgpack's
- * ignoreUndefined does; JSON.stringify already drops undefined object members).
+ * Writes JSON for the generic part of §5: bigint → decimal string (i64/u64), Uint8Array → base64
+ * (bytes), Map → object with keys as strings, written in sorted key order (integers numerically),
+ * {@link WireFloat} → its number (`2.0` when integral), `undefined` object members omitted as in
+ * JSON.stringify (an `undefined` array element or Map value is `null`). Own writer rather than
+ * JSON.stringify with a replacer because a Map converted to an object would have its integer-like
+ * keys reordered by JavaScript's property order.
  */
-function jsonReplacer(this: unknown, _key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Uint8Array) return bytesToBase64(value);
+export function stringifyJson(value: unknown): string {
+  return writeJson(value);
+}
+
+/** Strings that need no escaping: printable ASCII without `"` and `\` (the common case). */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+function jsonString(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+// String concatenation rather than parts joined at the end: V8 builds ropes, about twice the time
+// of the native JSON.stringify for typical payloads.
+function writeJson(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return jsonString(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'bigint':
+      return `"${value.toString()}"`;
+    case 'object':
+      break;
+    default:
+      return 'null';
+  }
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    let s = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) s += ',';
+      s += writeJson(value[i]);
+    }
+    return `${s}]`;
+  }
+  if (value instanceof WireFloat) {
+    // An integral float is written `2.0`, as serde_json writes f32/f64, so both writers agree.
+    const text = Number.isFinite(value.value) ? String(value.value) : 'null';
+    return /^-?\d+$/.test(text) ? `${text}.0` : text;
+  }
+  if (value instanceof Uint8Array) return `"${bytesToBase64(value)}"`;
   if (ArrayBuffer.isView(value)) {
-    return bytesToBase64(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    return `"${bytesToBase64(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))}"`;
   }
   if (value instanceof Map) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of value) out[String(k)] = v;
-    return out;
+    let s = '{';
+    let first = true;
+    for (const [k, v] of sortedEntries(value as ReadonlyMap<unknown, unknown>)) {
+      if (!first) s += ',';
+      first = false;
+      s += `${jsonString(String(k))}:${writeJson(v)}`;
+    }
+    return `${s}}`;
   }
-  return value;
+  const obj = value as Record<string, unknown>;
+  const toJson = (obj as { toJSON?: unknown }).toJSON;
+  if (typeof toJson === 'function') return writeJson((toJson as () => unknown).call(obj));
+  let s = '{';
+  let first = true;
+  for (const k in obj) {
+    if (!hasOwn.call(obj, k)) continue;
+    const v = obj[k];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    if (!first) s += ',';
+    first = false;
+    s += `${jsonString(k)}:${writeJson(v)}`;
+  }
+  return `${s}}`;
 }
 
 class JsonCodec implements Codec {
@@ -134,7 +270,7 @@ class JsonCodec implements Codec {
   readonly subprotocol = SUBPROTOCOL.json;
 
   encode(frame: readonly unknown[]): string {
-    return JSON.stringify(frame, jsonReplacer);
+    return stringifyJson(frame);
   }
 
   decode(data: Uint8Array | string): unknown {

@@ -91,8 +91,14 @@ export class RpcError extends WspError {
  */
 export class ApplicationError<D = unknown> extends WspError {
   declare readonly details: D;
+  /**
+   * The qualified schema name of the error type (`geometry.GeometryError`), set by generated
+   * clients for methods that declare `throws`, so that generated type guards (`isGeometryError`)
+   * can tell one declared error type from another.
+   */
+  readonly errorType: string | undefined;
 
-  constructor(details: D, options: { message?: string; method?: string; cause?: unknown } = {}) {
+  constructor(details: D, options: { message?: string; method?: string; cause?: unknown; errorType?: string } = {}) {
     super('APPLICATION', options.message ?? variantName(details) ?? 'application error', {
       details,
       wireCode: WireCode.APPLICATION,
@@ -100,6 +106,7 @@ export class ApplicationError<D = unknown> extends WspError {
       ...(options.cause === undefined ? {} : { cause: options.cause }),
     });
     this.name = 'ApplicationError';
+    this.errorType = options.errorType;
   }
 
   /** The error variant's name (`details.$type`), when details is an enum-like map. */

@@ -9,7 +9,10 @@ export {
   type ReconnectOptions,
   type StateChange,
 } from './client.js';
-export type { Caller, CallOptions, StreamOptions, WspStream, Converter } from './caller.js';
+export type { Caller, CallOptions, StreamOptions, WspStream, Converter, MethodOptions, StreamMethodOptions } from './caller.js';
+export type { TypedContext, ServiceHost, UnknownVariant, Broadcaster } from './generated.js';
+/** Helpers for generated code (wrapping typed handlers); not needed by applications. */
+export * as codegen from './generated.js';
 export {
   ServiceRegistry,
   type CallContext,
@@ -33,7 +36,7 @@ export {
 } from './errors.js';
 export { type CodecKind, type Codec, SUBPROTOCOL, createCodec, codecForSubprotocol, DecodeFailure } from './codec.js';
 export { FrameType, PROTOCOL_VERSION, parseFrame, MalformedFrame, type Frame } from './frames.js';
-export { CloseCode, MAX_CLOSE_REASON_BYTES, shortenCloseReason } from './close.js';
+export { CloseCode, MAX_CLOSE_REASON_BYTES, shortenCloseReason, browserCloseCode, normalizeCloseCode } from './close.js';
 export { bytesToBase64, base64ToBytes } from './base64.js';
 export { type Stats } from './stats.js';
 export { type WebSocketLike, type WebSocketConstructorLike, ReadyState } from './socket.js';

@@ -25,6 +25,7 @@ type Pending = {
   readonly id: number;
   readonly method: string;
   readonly decodeError: CallOptions['decodeError'];
+  readonly errorType: string | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   detachSignal: (() => void) | undefined;
 } & (
@@ -72,6 +73,7 @@ export class OutgoingCalls {
           timer: undefined,
           detachSignal: undefined,
           decodeError: options.decodeError,
+          errorType: options.errorType,
           resolve: (value) => {
             if (decode === undefined) return resolve(value as T);
             try {
@@ -133,6 +135,7 @@ export class OutgoingCalls {
       detachSignal: undefined,
       stream: stream as OutgoingStream<unknown>,
       decodeError: options.decodeError,
+      errorType: options.errorType,
     };
     this.track(entry, timeoutMs, options.signal);
     return stream;
@@ -248,7 +251,7 @@ export class OutgoingCalls {
         this.link.log(e, `error details of ${method} do not decode`);
       }
     }
-    return new ApplicationError(converted, { message, method });
+    return new ApplicationError(converted, { message, method, ...(entry.errorType === undefined ? {} : { errorType: entry.errorType }) });
   }
 }
 

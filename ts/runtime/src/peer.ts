@@ -5,7 +5,7 @@
  * handler: every malformed input ends in a close code (§7).
  */
 import type { CallOptions, Caller, StreamOptions, WspStream } from './caller.js';
-import { CloseCode, shortenCloseReason } from './close.js';
+import { CloseCode, browserCloseCode, normalizeCloseCode, shortenCloseReason } from './close.js';
 import { type Codec, type CodecKind, DecodeFailure, codecForSubprotocol, createCodec, depthWithin } from './codec.js';
 import { CloseError, RpcError, type WspError } from './errors.js';
 import { type Frame, FrameType, MalformedFrame, PROTOCOL_VERSION, parseFrame } from './frames.js';
@@ -318,7 +318,9 @@ export class Peer implements Caller {
   private readonly onSocketClose = (event: unknown): void => {
     try {
       const e = event as Partial<CloseEventLike>;
-      this.finish({ code: typeof e.code === 'number' ? e.code : CloseCode.ABNORMAL, reason: typeof e.reason === 'string' ? e.reason : '' });
+      // A browser peer sends 41xx for the 10xx codes it may not send; treat them alike (§7).
+      const code = typeof e.code === 'number' ? normalizeCloseCode(e.code) : CloseCode.ABNORMAL;
+      this.finish({ code, reason: typeof e.reason === 'string' ? e.reason : '' });
     } catch (e) {
       this.log(e, 'close handling failed');
     }
@@ -472,9 +474,10 @@ export class Peer implements Caller {
     try {
       this.socket.close(code, short);
     } catch {
-      // Browsers only let applications send 1000 and 3000–4999; fall back to 1000.
+      // Browsers only let applications send 1000 and 3000–4999: send the 41xx substitute of a
+      // protocol code (§7), and 1000 (keeping the reason) for anything else.
       try {
-        this.socket.close(CloseCode.NORMAL, short);
+        this.socket.close(browserCloseCode(code) ?? CloseCode.NORMAL, short);
       } catch (e) {
         this.log(e, 'closing the socket failed');
       }

@@ -1,0 +1,452 @@
+//! The Rust side of the Rust ↔ Node interop tests (`ts/tests/test/interop.test.ts`), built from
+//! the generated Rust code of `schemas/`:
+//!
+//! - `wsp-interop server [PORT]` serves `math.Math`, `geometry.Geometry` (calling back into the
+//!   client) and `kitchen.sink.KitchenSink` on 127.0.0.1 (port 0 by default), prints
+//!   `listening <port>`, then one `event …` line per thing the tests check (a log line, a handler
+//!   dropped by cancellation or deadline), and stops when its stdin closes.
+//! - `wsp-interop client URL msgpack|json` runs every method kind against a Node server written
+//!   with the generated TypeScript handlers, panicking (exit status 101) on the first mismatch
+//!   and printing `ok` at the end.
+
+mod values;
+
+use std::collections::BTreeMap;
+use std::f64::consts::PI;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+use wsp_runtime::codegen::{CallOptions, Stream};
+use wsp_runtime::{CallContext, CallError, Client, Codec, Server, ServiceError};
+
+/// `schemas/common.wsp`.
+pub mod common {
+    wsp_runtime::include_schema!("common");
+}
+
+/// `schemas/geometry.wsp`.
+pub mod geometry {
+    wsp_runtime::include_schema!("geometry");
+}
+
+/// `schemas/kitchen_sink.wsp`.
+pub mod kitchen {
+    /// The package `kitchen.sink`.
+    pub mod sink {
+        wsp_runtime::include_schema!("kitchen.sink");
+    }
+}
+
+/// `schemas/math.wsp`.
+pub mod math {
+    wsp_runtime::include_schema!("math");
+}
+
+use geometry::{GeometryError, Point, Shape};
+use kitchen::sink;
+use math::MathError;
+
+/// A 64-bit value far above 2^53.
+const BIG: i64 = (1 << 62) + 1;
+
+/// One line for the Node test to wait for.
+fn event(what: &str) {
+    println!("event {what}");
+}
+
+/// Prints an event when dropped: shows that a handler future was dropped (cancelled, deadline).
+struct DropEvent(&'static str);
+
+impl Drop for DropEvent {
+    fn drop(&mut self) {
+        event(self.0);
+    }
+}
+
+struct MathImpl;
+
+impl math::Math for MathImpl {
+    async fn add(&self, _ctx: CallContext, values: Vec<i64>) -> Result<i64, MathError> {
+        values
+            .iter()
+            .try_fold(0i64, |sum, v| sum.checked_add(*v))
+            .ok_or(MathError::Overflow {
+                operation: "add".into(),
+            })
+    }
+
+    async fn divide(&self, _ctx: CallContext, a: f64, b: f64) -> Result<f64, MathError> {
+        if a == 42.0 {
+            // Slow on purpose: ends only by being dropped (cancellation or deadline).
+            event("divide started");
+            let _guard = DropEvent("divide dropped");
+            std::future::pending::<()>().await;
+        }
+        if b == 0.0 {
+            return Err(MathError::DivisionByZero);
+        }
+        Ok(a / b)
+    }
+
+    fn count(
+        &self,
+        _ctx: CallContext,
+        from: u32,
+        to: u32,
+    ) -> impl Stream<Item = Result<u32, ServiceError>> + Send + 'static {
+        futures_util::stream::iter((from..=to).map(Ok))
+    }
+
+    async fn reset(&self, _ctx: CallContext) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn log(&self, _ctx: CallContext, line: String) {
+        event(&format!("log {line}"));
+    }
+}
+
+struct GeometryImpl;
+
+impl geometry::Geometry for GeometryImpl {
+    async fn area(&self, ctx: CallContext, shape: Shape) -> Result<f64, GeometryError> {
+        match shape {
+            Shape::Circle { radius, .. } => {
+                let peer = geometry::GeometryCallbacksClient::from_context(&ctx);
+                let confirmed = peer
+                    .confirm(format!("radius {radius}?"))
+                    .await
+                    .map_err(|e| GeometryError::Degenerate {
+                        reason: format!("no answer: {e}"),
+                    })?;
+                if !confirmed {
+                    return Err(GeometryError::Degenerate {
+                        reason: "not confirmed".into(),
+                    });
+                }
+                let _ = peer.progress(0.5).await;
+                Ok(PI * radius * radius)
+            }
+            Shape::Polygon { points } if points.len() < 3 => Err(GeometryError::Degenerate {
+                reason: "too few points".into(),
+            }),
+            Shape::Polygon { .. } => Ok(1.0),
+            Shape::Empty => Ok(0.0),
+            Shape::Unknown => Err(GeometryError::TooLarge),
+        }
+    }
+
+    async fn measure(
+        &self,
+        _ctx: CallContext,
+        shape: Shape,
+    ) -> Result<geometry::Measurement, common::CommonError> {
+        if shape == Shape::Empty {
+            return Err(common::CommonError::NotFound {
+                what: "shape".into(),
+            });
+        }
+        Ok(geometry::Measurement {
+            area: 2.0,
+            at: common::Timestamp { millis: BIG as u64 },
+        })
+    }
+
+    async fn log(&self, _ctx: CallContext, line: String) {
+        event(&format!("geometry log {line}"));
+    }
+
+    fn walk(
+        &self,
+        _ctx: CallContext,
+        shape: Shape,
+        steps: u32,
+    ) -> impl Stream<Item = Result<Point, ServiceError>> + Send + 'static {
+        let labelled = shape != Shape::Empty;
+        futures_util::stream::iter((0..steps).map(move |i| {
+            Ok(Point {
+                x: f64::from(i),
+                y: f64::from(i) + 0.5,
+                label: labelled.then(|| format!("p{i}")),
+            })
+        }))
+    }
+}
+
+struct SinkImpl;
+
+#[allow(deprecated)]
+impl sink::KitchenSink for SinkImpl {
+    async fn echo(
+        &self,
+        _ctx: CallContext,
+        value: sink::Primitives,
+    ) -> Result<sink::Primitives, ServiceError> {
+        Ok(value)
+    }
+
+    async fn touch(&self, _ctx: CallContext) -> Result<(), ServiceError> {
+        Ok(())
+    }
+
+    async fn search(
+        &self,
+        _ctx: CallContext,
+        query: String,
+        limit: Option<u32>,
+        cursor: Option<String>,
+    ) -> Result<Vec<sink::Containers>, sink::SinkError> {
+        if query == "fail" {
+            return Err(sink::SinkError::Broken {
+                part: cursor.unwrap_or_default(),
+                code: limit,
+            });
+        }
+        Ok(vec![values::containers()])
+    }
+
+    fn watch(
+        &self,
+        _ctx: CallContext,
+        root: sink::Tree,
+    ) -> impl Stream<Item = Result<sink::Node, sink::SinkError>> + Send + 'static {
+        let mut items = vec![Ok(sink::Node {
+            value: BIG,
+            next: Some(Box::new(sink::Node {
+                value: BIG + 1,
+                next: None,
+            })),
+        })];
+        if root.label == "fail" {
+            items.push(Err(sink::SinkError::Unknown));
+        }
+        futures_util::stream::iter(items)
+    }
+
+    async fn ping(&self, _ctx: CallContext, at: u64) {
+        event(&format!("ping {at}"));
+    }
+
+    async fn old_echo(
+        &self,
+        _ctx: CallContext,
+        value: sink::Old,
+    ) -> Result<sink::Old, ServiceError> {
+        Ok(value)
+    }
+
+    async fn eval(
+        &self,
+        _ctx: CallContext,
+        expr: sink::Expr,
+        a: sink::A,
+        mode: Option<sink::Mode>,
+    ) -> Result<BTreeMap<String, sink::Expr>, ServiceError> {
+        let mode = match mode {
+            None => -1.0,
+            Some(sink::Mode::Careful { retries }) => f64::from(retries),
+            Some(_) => 0.0,
+        };
+        let a = match a.b.a {
+            None => sink::Expr::Nothing,
+            Some(_) => sink::Expr::Literal { value: 1.0 },
+        };
+        Ok(BTreeMap::from([
+            ("expr".to_owned(), expr),
+            ("mode".to_owned(), sink::Expr::Literal { value: mode }),
+            ("a".to_owned(), a),
+        ]))
+    }
+}
+
+#[allow(deprecated)] // KitchenSink is marked deprecated in the schema
+async fn server(port: u16) {
+    let server = Server::builder()
+        .service(math::MathServer::new(MathImpl).into_service())
+        .service(geometry::GeometryServer::new(GeometryImpl).into_service())
+        .service(sink::KitchenSinkServer::new(SinkImpl).into_service())
+        .bind(("127.0.0.1", port))
+        .await
+        .expect("binds");
+    println!("listening {}", server.local_addr().port());
+    // Run until the test closes our stdin (or kills us).
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    server.close().await;
+}
+
+struct Callbacks;
+
+impl geometry::GeometryCallbacks for Callbacks {
+    async fn confirm(&self, _ctx: CallContext, question: String) -> Result<bool, ServiceError> {
+        Ok(question != "radius 0?")
+    }
+
+    async fn progress(&self, _ctx: CallContext, percent: f32) {
+        event(&format!("progress {percent}"));
+    }
+}
+
+/// Every method kind against a Node server; panics on the first mismatch.
+#[allow(deprecated)] // KitchenSink is marked deprecated in the schema
+async fn client(url: &str, codec: Codec) {
+    let client = Client::builder(url)
+        .codec(codec)
+        .service(geometry::GeometryCallbacksServer::new(Callbacks).into_service())
+        .build();
+    client.connect().await.expect("connects");
+    assert_eq!(client.peer().map(|p| p.codec()), Some(codec));
+    // WORKAROUND (remove when fixed): wsp-runtime's `send_direct` can write the first CALL
+    // before the HELLO its writer task has already taken off the queue but not yet written, and
+    // the Node peer then closes with 1002 "first frame is not HELLO" (PROTOCOL §2.1). Giving the
+    // writer task a moment hides the race. `WSP_INTEROP_RACE=1` skips the pause, to check a fix.
+    if std::env::var_os("WSP_INTEROP_RACE").is_none() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let m = math::MathClient::from_caller(client.caller());
+    assert_eq!(m.add(vec![1, 2, 3]).await.unwrap(), 6);
+    assert_eq!(m.add(vec![BIG, 1]).await.unwrap(), BIG + 1);
+    assert_eq!(m.add(vec![i64::MIN]).await.unwrap(), i64::MIN);
+    match m.add(vec![i64::MAX, 1]).await {
+        Err(math::RpcError::App(MathError::Overflow { operation })) => assert_eq!(operation, "add"),
+        other => panic!("expected Overflow, got {other:?}"),
+    }
+    assert_eq!(m.divide(1.0, 4.0).await.unwrap(), 0.25);
+    assert_eq!(
+        m.divide(1.0, 0.0).await.unwrap_err().app(),
+        Some(&MathError::DivisionByZero)
+    );
+    let counted: Vec<u32> = m.count(1, 5).map(Result::unwrap).collect().await;
+    assert_eq!(counted, [1, 2, 3, 4, 5]);
+    let mut first: Vec<u32> = Vec::new();
+    let mut long = m.count(1, 1_000_000);
+    while let Some(n) = long.next().await {
+        first.push(n.unwrap());
+        if first.len() == 3 {
+            break;
+        }
+    }
+    drop(long);
+    assert_eq!(first, [1, 2, 3]);
+    m.reset().await.unwrap();
+    m.log("from rust".into()).await.unwrap();
+
+    // Deadline: the Node handler waits for its signal; the call fails locally and remotely.
+    let err = m
+        .with_timeout(Duration::from_millis(100))
+        .divide(42.0, 1.0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, math::RpcError::Call(CallError::DeadlineExceeded)),
+        "{err:?}"
+    );
+    // Cancellation: dropping the call sends CANCEL.
+    let slow = m.with_options(CallOptions::new().no_deadline());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), slow.divide(42.0, 2.0))
+            .await
+            .is_err()
+    );
+
+    let g = geometry::GeometryClient::from_caller(client.caller());
+    let circle = |radius| Shape::Circle {
+        center: Point {
+            x: 1.0,
+            y: 2.0,
+            label: None,
+        },
+        radius,
+    };
+    assert_eq!(g.area(circle(2.0)).await.unwrap(), PI * 4.0);
+    assert_eq!(
+        g.area(circle(0.0)).await.unwrap_err().app(),
+        Some(&GeometryError::Degenerate {
+            reason: "not confirmed".into()
+        })
+    );
+    let measured = g.measure(Shape::Polygon { points: vec![] }).await.unwrap();
+    assert_eq!(measured.at.millis, BIG as u64);
+    let points: Vec<Point> = g.walk(Shape::Empty, 2).map(Result::unwrap).collect().await;
+    assert_eq!(
+        points,
+        [
+            Point {
+                x: 0.0,
+                y: 0.5,
+                label: None
+            },
+            Point {
+                x: 1.0,
+                y: 1.5,
+                label: None
+            }
+        ]
+    );
+
+    let k = sink::KitchenSinkClient::from_caller(client.caller());
+    let primitives = values::primitives();
+    assert_eq!(k.echo(primitives.clone()).await.unwrap(), primitives);
+    assert_eq!(
+        k.search("q".into(), None, None).await.unwrap(),
+        vec![values::containers()]
+    );
+    let err = k
+        .search("fail".into(), Some(3), Some("c".into()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.app(),
+        Some(&sink::SinkError::Broken {
+            part: "c".into(),
+            code: Some(3)
+        })
+    );
+    let expr = values::expr();
+    let result = k
+        .eval(
+            expr.clone(),
+            sink::A {
+                b: Box::new(sink::B { a: None }),
+            },
+            Some(sink::Mode::Careful { retries: 3 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.get("expr"), Some(&expr));
+    assert_eq!(
+        result.get("mode"),
+        Some(&sink::Expr::Literal { value: 3.0 })
+    );
+
+    client.close(1000, "done").await.expect("closes");
+    println!("ok");
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["server"] => server(0).await,
+        ["server", port] => server(port.parse().expect("a port number")).await,
+        ["client", url, codec] => {
+            let codec = match *codec {
+                "msgpack" => Codec::MsgPack,
+                "json" => Codec::Json,
+                other => panic!("unknown codec {other}"),
+            };
+            client(url, codec).await;
+        }
+        _ => {
+            eprintln!("usage: wsp-interop server [PORT] | wsp-interop client URL msgpack|json");
+            std::process::exit(2);
+        }
+    }
+}

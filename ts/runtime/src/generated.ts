@@ -1,0 +1,129 @@
+/**
+ * The small surface generated code builds on (besides `convert`): typed handler contexts and the
+ * wrappers that turn typed implementations into {@link MethodDef}s. Applications rarely use these
+ * directly.
+ */
+import type { Caller } from './caller.js';
+import type { Peer } from './peer.js';
+import { ApplicationError, RpcError } from './errors.js';
+import type { CallContext, MethodDef, ServiceHandlers } from './services.js';
+
+/**
+ * The variant of an enum or error that this version of the schema does not know (PROTOCOL.md §5:
+ * a newer peer sent it). Every generated union includes it; encoding it writes `value` back as
+ * it was received.
+ */
+export interface UnknownVariant {
+  readonly $type: '$unknown';
+  /** The variant name as received (`$type` on the wire). */
+  readonly variant: string;
+  /** The whole value as received, `$type` included. */
+  readonly value: Readonly<Record<string, unknown>>;
+}
+
+/** A handler's context with the other side as a typed client (`ctx.peer.confirm(...)`). */
+export interface TypedContext<P> extends Omit<CallContext, 'peer'> {
+  /** The other side of the connection, wrapped in the generated client for its services. */
+  readonly peer: P;
+  /** The other side as an untyped {@link Caller}. */
+  readonly caller: Caller;
+}
+
+/** Anything services can be registered on: `WspServer`, `Peer`, `Client`. */
+export interface ServiceHost {
+  addService(name: string, handlers: ServiceHandlers, fingerprint?: string): void;
+}
+
+/** Builds the typed context for a handler. */
+export function typedContext<P>(ctx: CallContext, peer: (caller: Caller) => P): TypedContext<P> {
+  return { ...ctx, peer: peer(ctx.peer), caller: ctx.peer };
+}
+
+/**
+ * Decodes a handler's arguments; a value of the wrong shape (the converters throw TypeError)
+ * becomes INVALID_ARGUMENTS for the caller.
+ */
+export function decodeArgs<A>(decode: () => A): A {
+  try {
+    return decode();
+  } catch (e) {
+    if (e instanceof TypeError || e instanceof RangeError) {
+      throw new RpcError('INVALID_ARGUMENTS', `invalid arguments: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+/** Re-encodes the details of a declared error thrown by a handler (floats, enums, maps). */
+function encodeThrown(e: unknown, encodeError: ((details: never) => unknown) | undefined): unknown {
+  if (encodeError === undefined || !(e instanceof ApplicationError)) return e;
+  return new ApplicationError((encodeError as (d: unknown) => unknown)(e.details), { message: e.message, cause: e });
+}
+
+/** A unary method: decode arguments, run, encode the result or the declared error. */
+export function unary<A, R>(
+  decode: (args: unknown[], ctx: CallContext) => A,
+  run: (args: A, ctx: CallContext) => R | Promise<R>,
+  encode?: (result: R) => unknown,
+  encodeError?: (details: never) => unknown,
+): MethodDef {
+  return {
+    kind: 'unary',
+    handler: async (args, ctx) => {
+      const decoded = decodeArgs(() => decode(args, ctx));
+      try {
+        const result = await run(decoded, ctx);
+        return encode === undefined ? result : encode(result);
+      } catch (e) {
+        throw encodeThrown(e, encodeError);
+      }
+    },
+  };
+}
+
+/** A stream method: decode arguments, run, encode each item and the declared error. */
+export function stream<A, T>(
+  decode: (args: unknown[], ctx: CallContext) => A,
+  run: (args: A, ctx: CallContext) => AsyncIterable<T> | Iterable<T> | Promise<AsyncIterable<T> | Iterable<T>>,
+  encode?: (item: T) => unknown,
+  encodeError?: (details: never) => unknown,
+): MethodDef {
+  return {
+    kind: 'stream',
+    handler: async (args, ctx) => {
+      const decoded = decodeArgs(() => decode(args, ctx));
+      let source: AsyncIterable<T> | Iterable<T>;
+      try {
+        source = await run(decoded, ctx);
+      } catch (e) {
+        throw encodeThrown(e, encodeError);
+      }
+      if (encode === undefined && encodeError === undefined) return source;
+      return (async function* () {
+        try {
+          for await (const item of source) yield encode === undefined ? item : encode(item);
+        } catch (e) {
+          throw encodeThrown(e, encodeError);
+        }
+      })();
+    },
+  };
+}
+
+/** A notification: decode arguments (dropped when they do not decode), run. */
+export function notify<A>(decode: (args: unknown[], ctx: CallContext) => A, run: (args: A, ctx: CallContext) => unknown): MethodDef {
+  return {
+    kind: 'notify',
+    handler: (args, ctx) => run(decodeArgs(() => decode(args, ctx)), ctx),
+  };
+}
+
+/** Whether `e` is a declared error of the schema error type `errorType` (a generated type guard's test). */
+export function isApplicationErrorOf(e: unknown, errorType: string): e is ApplicationError {
+  return e instanceof ApplicationError && e.errorType === errorType;
+}
+
+/** Anything that sends a notification to every connection: `WspServer`. */
+export interface Broadcaster {
+  broadcast(method: string, args: readonly unknown[], filter?: (peer: Peer) => boolean): number;
+}

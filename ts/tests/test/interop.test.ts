@@ -1,0 +1,306 @@
+/**
+ * Rust ↔ Node through the generated code of both languages, over real sockets on 127.0.0.1:
+ * a Node client (generated TypeScript) against a Rust server (generated Rust, tests/interop) with
+ * every method kind in both directions, typed errors, streams, cancellation, deadlines, 64-bit
+ * values above 2^53, all value types, in both codecs, and a reconnect after the Rust server
+ * restarts; then a Rust client against a Node server written with the generated handlers.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ApplicationError, RpcError, type Client } from '@wsp/runtime';
+import * as math from '../../generated/math.js';
+import * as geometry from '../../generated/geometry.js';
+import * as sink from '../../generated/kitchen.sink.js';
+import { aborted, collect, newClient, sleep, startServer, within } from './helpers.js';
+import { RustProcess, interopBinary } from './rust-process.js';
+
+const BIG = 2n ** 62n + 1n;
+const T = { timeout: 30_000 };
+
+// The same values as tests/interop/src/values.rs.
+const primitives: sink.Primitives = {
+  a_bool: true,
+  an_i8: -128,
+  an_i16: -32768,
+  an_i32: -(2 ** 31),
+  an_i64: -(2n ** 63n),
+  a_u8: 255,
+  a_u16: 65535,
+  a_u32: 2 ** 32 - 1,
+  a_u64: 2n ** 64n - 1n,
+  an_f32: 1.5,
+  an_f64: 2,
+  a_string: 'héllo ✓',
+  some_bytes: new Uint8Array([0, 1, 2, 255]),
+  maybe_i64: 2n ** 53n + 1n,
+  maybe_bytes: new Uint8Array([]),
+};
+
+const containers: sink.Containers = {
+  numbers: [1, -2, 3],
+  matrix: [[1, 2.5], []],
+  by_name: new Map(),
+  by_id: new Map([
+    [2n ** 64n - 1n, 'max'],
+    [0n, 'zero'],
+  ]),
+  by_small_id: new Map([
+    [-1, ['a', undefined]],
+    [2, []],
+  ]),
+  by_u32: new Map([[7, new Map([['x', [BIG]]])]]),
+  list_of_maybe: [undefined],
+  maybe_map: new Map([[-5, true]]),
+  deep: [new Map([['k', [new Map([[1, new Uint8Array([9])], [2, undefined]])]]])],
+};
+
+const expr: sink.Expr = {
+  $type: 'Add',
+  left: { $type: 'Literal', value: 1 },
+  right: { $type: 'Sum', terms: [{ $type: 'Negate', inner: { $type: 'Nothing' } }] },
+};
+
+let bin = '';
+
+before(() => {
+  bin = interopBinary();
+});
+
+describe('Node client ↔ Rust server', () => {
+  let rust: RustProcess;
+  let port = 0;
+
+  before(async () => {
+    rust = new RustProcess(bin, ['server']);
+    port = await rust.port();
+  });
+
+  after(async () => {
+    await rust.stop();
+  });
+
+  for (const codec of ['msgpack', 'json'] as const) {
+    describe(codec, () => {
+      let client: Client;
+      const progress: number[] = [];
+
+      before(async () => {
+        client = newClient(`ws://127.0.0.1:${port}/`, { codecs: [codec] });
+        geometry.registerGeometryCallbacks(client, {
+          confirm: (question) => question !== 'radius 0?',
+          progress: (percent) => void progress.push(percent),
+        });
+        await within(client.connect(), 5000, 'connect');
+        assert.equal(client.codec, codec);
+      });
+
+      after(async () => {
+        await client.close();
+      });
+
+      test('math: unary, 64-bit values, typed errors, streams, notifications', T, async () => {
+        const m = new math.MathClient(client);
+        assert.equal(await m.add([1n, 2n, 3n]), 6n);
+        assert.equal(await m.add([BIG, 1n]), BIG + 1n);
+        assert.equal(await m.add([-(2n ** 63n)]), -(2n ** 63n));
+        const overflow = await m.add([2n ** 63n - 1n, 1n]).catch((e: unknown) => e);
+        assert.ok(math.isMathError(overflow), String(overflow));
+        assert.deepEqual(overflow.details, { $type: 'Overflow', operation: 'add' });
+        assert.equal(await m.divide(1, 4), 0.25);
+        assert.equal(await m.divide(3, 1), 3);
+        const div = await m.divide(1, 0).catch((e: unknown) => e);
+        assert.ok(math.isMathError(div) && div.details.$type === 'DivisionByZero');
+        assert.deepEqual(await collect(m.count(1, 5)), [1, 2, 3, 4, 5]);
+        const first: number[] = [];
+        for await (const n of m.count(1, 1_000_000, { window: 4 })) {
+          first.push(n);
+          if (first.length === 3) break;
+        }
+        assert.deepEqual(first, [1, 2, 3]);
+        await m.reset();
+        m.log(`hello ${codec}`);
+        await rust.waitFor(`event log hello ${codec}`);
+        const unknown = await client.call('math.Math/nope', []).catch((e: unknown) => e);
+        assert.ok(unknown instanceof RpcError && unknown.code === 'UNKNOWN_METHOD');
+        const bad = await client.call('math.Math/divide', [1]).catch((e: unknown) => e);
+        assert.ok(bad instanceof RpcError && bad.code === 'INVALID_ARGUMENTS', String(bad));
+      });
+
+      test('cancellation with an AbortSignal and deadlines reach the Rust handler', T, async () => {
+        const m = new math.MathClient(client);
+        const started = rust.count('event divide started');
+        const dropped = rust.count('event divide dropped');
+        const ac = new AbortController();
+        const call = m.divide(42, 1, { signal: ac.signal });
+        await rust.waitFor('event divide started', started + 1);
+        ac.abort();
+        const cancelled = await call.catch((e: unknown) => e);
+        assert.ok(cancelled instanceof RpcError && cancelled.code === 'CANCELLED', String(cancelled));
+        await rust.waitFor('event divide dropped', dropped + 1);
+        const late = await m.divide(42, 1, { timeoutMs: 100 }).catch((e: unknown) => e);
+        assert.ok(late instanceof RpcError && late.code === 'DEADLINE_EXCEEDED', String(late));
+        await rust.waitFor('event divide dropped', dropped + 2);
+      });
+
+      test('geometry: the Rust server calls back into the Node client', T, async () => {
+        const g = new geometry.GeometryClient(client);
+        const circle = (radius: number): geometry.Shape => ({ $type: 'Circle', center: { x: 1, y: 2 }, radius });
+        assert.equal(await g.area(circle(2)), Math.PI * 4);
+        await within(
+          (async () => {
+            while (progress.length === 0) await sleep(5);
+          })(),
+          3000,
+          'progress notification',
+        );
+        assert.equal(progress[0], 0.5);
+        const refused = await g.area(circle(0)).catch((e: unknown) => e);
+        assert.ok(geometry.isGeometryError(refused));
+        assert.deepEqual(refused.details, { $type: 'Degenerate', reason: 'not confirmed' });
+        assert.deepEqual(await g.measure({ $type: 'Polygon', points: [] }), { area: 2, at: { millis: BIG } });
+        const notFound = await g.measure({ $type: 'Empty' }).catch((e: unknown) => e);
+        assert.ok(notFound instanceof ApplicationError && notFound.errorType === 'common.CommonError');
+        assert.deepEqual(notFound.details, { $type: 'NotFound', what: 'shape' });
+        assert.deepEqual(await collect(g.walk(circle(1), 2)), [
+          { x: 0, y: 0.5, label: 'p0' },
+          { x: 1, y: 1.5, label: 'p1' },
+        ]);
+      });
+
+      test('kitchen sink: every value type round-trips through Rust', T, async () => {
+        const k = new sink.KitchenSinkClient(client);
+        assert.deepEqual(await k.echo(primitives), primitives);
+        assert.deepEqual(await k.search('q'), [containers]);
+        const broken = await k.search('fail', 3, 'c').catch((e: unknown) => e);
+        assert.ok(sink.isSinkError(broken));
+        assert.deepEqual(broken.details, { $type: 'Broken', part: 'c', code: 3 });
+        const items: sink.Node[] = [];
+        const streamError = await (async () => {
+          for await (const n of k.watch({ label: 'fail', children: [], by_key: new Map() })) items.push(n);
+        })().catch((e: unknown) => e);
+        assert.deepEqual(items, [{ value: BIG, next: { value: BIG + 1n } }]);
+        assert.ok(sink.isSinkError(streamError) && streamError.details.$type === 'Unknown');
+        const result = await k.eval(expr, { b: { a: { b: {} } } }, { $type: 'Careful', retries: 3 });
+        assert.deepEqual(result.get('expr'), expr);
+        assert.deepEqual(result.get('mode'), { $type: 'Literal', value: 3 });
+        assert.deepEqual(result.get('a'), { $type: 'Literal', value: 1 });
+        k.ping(2n ** 64n - 1n);
+        await rust.waitFor(`event ping ${2n ** 64n - 1n}`, 1);
+      });
+    });
+  }
+
+  test('the Node client reconnects after the Rust server restarts', T, async () => {
+    const client = newClient(`ws://127.0.0.1:${port}/`, { reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
+    const states: string[] = [];
+    client.onStateChange((c) => states.push(c.state));
+    try {
+      await within(client.connect(), 5000, 'connect');
+      const m = new math.MathClient(client);
+      assert.equal(await m.add([BIG]), BIG);
+      await rust.kill();
+      await within(
+        (async () => {
+          while (client.state !== 'reconnecting') await sleep(5);
+        })(),
+        3000,
+        'reconnecting',
+      );
+      const during = m.add([1n, 1n], { timeoutMs: 10_000 }); // waits for the link
+      rust = new RustProcess(bin, ['server', String(port)]);
+      await rust.port();
+      assert.equal(await within(during, 10_000, 'call after the restart'), 2n);
+      assert.equal(client.state, 'connected');
+      assert.ok(client.stats().reconnects >= 1);
+      assert.ok(states.includes('reconnecting'), states.join(','));
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('Rust client ↔ Node server', () => {
+  for (const codec of ['msgpack', 'json'] as const) {
+    test(`every method kind (${codec})`, T, async () => {
+      const closes: string[] = [];
+      const { server, url } = await startServer({
+        onConnection: (peer) =>
+          void peer.closed.then(
+            (c) => closes.push(`${c.code} ${c.reason}`),
+            (e: unknown) => closes.push(String(e)),
+          ),
+      });
+      const seen = { logs: [] as string[], aborted: 0 };
+      math.serveMath(server, {
+        add(values) {
+          let sum = 0n;
+          for (const v of values) sum += v;
+          if (sum > 2n ** 63n - 1n) throw new ApplicationError<math.MathError>({ $type: 'Overflow', operation: 'add' });
+          return sum;
+        },
+        async divide(a, b, ctx) {
+          if (a === 42) {
+            await aborted(ctx.signal);
+            seen.aborted++;
+            throw new Error('aborted');
+          }
+          if (b === 0) throw new ApplicationError<math.MathError>({ $type: 'DivisionByZero' });
+          return a / b;
+        },
+        async *count(from, to, ctx) {
+          for (let i = from; i <= to && !ctx.signal.aborted; i++) yield i;
+        },
+        reset() {},
+        log(line) {
+          seen.logs.push(line);
+        },
+      });
+      geometry.serveGeometry(server, {
+        async area(shape, ctx) {
+          if (shape.$type !== 'Circle') return 0;
+          if (!(await ctx.peer.confirm(`radius ${shape.radius}?`))) {
+            throw new ApplicationError<geometry.GeometryError>({ $type: 'Degenerate', reason: 'not confirmed' });
+          }
+          ctx.peer.progress(0.5);
+          return Math.PI * shape.radius * shape.radius;
+        },
+        measure: () => ({ area: 2, at: { millis: BIG } }),
+        log() {},
+        *walk(shape, steps) {
+          for (let i = 0; i < steps; i++) yield { x: i, y: i + 0.5, ...(shape.$type === 'Empty' ? {} : { label: `p${i}` }) };
+        },
+      });
+      sink.serveKitchenSink(server, {
+        echo: (value) => value,
+        touch() {},
+        search(query, limit, cursor) {
+          if (query === 'fail') throw new ApplicationError<sink.SinkError>({ $type: 'Broken', part: cursor ?? '', ...(limit === undefined ? {} : { code: limit }) });
+          return [containers];
+        },
+        *watch() {},
+        ping() {},
+        old_echo: (value) => value,
+        eval(e, a, mode) {
+          return new Map<string, sink.Expr>([
+            ['expr', e],
+            ['mode', { $type: 'Literal', value: mode === undefined ? -1 : mode.$type === 'Careful' ? mode.retries : 0 }],
+            ['a', a.b.a === undefined ? { $type: 'Nothing' } : { $type: 'Literal', value: 1 }],
+          ]);
+        },
+      });
+      const rustClient = new RustProcess(bin, ['client', url, codec]);
+      try {
+        const code = await within(rustClient.exited, 20_000, 'the Rust client');
+        assert.equal(code, 0, `${rustClient.output}\nconnections closed: ${closes.join('; ')}`);
+        assert.ok(rustClient.lines.includes('ok'), rustClient.output);
+        assert.ok(rustClient.lines.includes('event progress 0.5'), rustClient.output);
+        assert.deepEqual(seen.logs, ['from rust']);
+        // One call ended by its deadline, one dropped (CANCEL): both handlers saw their signal.
+        assert.equal(seen.aborted, 2);
+      } finally {
+        await rustClient.stop();
+        await server.close();
+      }
+    });
+  }
+});
