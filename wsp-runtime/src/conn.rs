@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::ControlFlow;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
@@ -103,6 +103,11 @@ pub(crate) struct ConnInner {
     pub(crate) codec: Codec,
     pub(crate) config: Arc<Config>,
     tx: mpsc::Sender<Message>,
+    /// Frames handed to the writer task and not yet fed into the socket: raised before a frame
+    /// enters the queue, lowered by the writer under the socket lock once it fed them. A direct
+    /// write (which skips the queue) happens only while this is 0, checked under the same lock,
+    /// so it never overtakes a frame queued before it (HELLO above all).
+    queued: AtomicUsize,
     /// The write half, used by the writer task for batches and by a lone call for a direct
     /// write (see [`ConnInner::send_direct`]).
     /// `None` once the connection finished (dropping it closes the socket).
@@ -153,6 +158,7 @@ where
         codec: setup.codec,
         config: setup.config,
         tx,
+        queued: AtomicUsize::new(0),
         close_req: watch::channel(None).0,
         close_sent: Notify::new(),
         closed: watch::channel(None).0,
@@ -172,9 +178,10 @@ where
     conn.stats.add(|c| &c.connections_opened, 1);
     conn.stats.add(|c| &c.connections_open, 1);
     let hello = conn.hello_frame();
-    conn.tx
-        .try_send(frame::message(conn.codec, hello))
-        .expect("a fresh queue has room for HELLO");
+    assert!(
+        conn.try_send_message(frame::message(conn.codec, hello)),
+        "a fresh queue has room for HELLO"
+    );
     let (stop_tx, stop_rx) = oneshot::channel();
     // Subscribed before the connection is handed out, so no close request can be missed.
     let (writer_close, reader_close) = (conn.close_req.subscribe(), conn.close_req.subscribe());
@@ -256,21 +263,28 @@ impl ConnInner {
     /// Queues a frame, waiting for room in the send queue.
     #[inline]
     pub(crate) async fn send(&self, frame: Vec<u8>) -> Result<(), CallError> {
-        self.tx
-            .send(frame::message(self.codec, frame))
-            .await
-            .map_err(|_| self.closed_error())
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let sent = self.tx.send(frame::message(self.codec, frame)).await;
+        sent.map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.closed_error()
+        })
+    }
+
+    /// Whether every frame handed to the writer has been fed into the socket. Only meaningful
+    /// while holding the socket lock (the writer lowers the count under it).
+    fn nothing_queued(&self) -> bool {
+        self.queued.load(Ordering::Acquire) == 0
     }
 
     /// Sends a frame on the caller's task, skipping the hop to the writer task, when nothing is
     /// queued and the socket is free; otherwise queues it. Used by a call that is the only one
     /// in flight (with more in flight, queueing batches frames into fewer writes).
     pub(crate) async fn send_direct(&self, frame: Vec<u8>) -> Result<(), CallError> {
-        let idle = |tx: &mpsc::Sender<Message>| tx.capacity() == tx.max_capacity();
-        if idle(&self.tx) {
+        if self.nothing_queued() {
             if let Ok(mut guard) = self.sink.try_lock() {
                 // Nothing queued while we hold the socket: every earlier frame has been written.
-                if let (true, Some(sink)) = (idle(&self.tx), guard.as_mut()) {
+                if let (true, Some(sink)) = (self.nothing_queued(), guard.as_mut()) {
                     let msg = frame::message(self.codec, frame);
                     self.stats.add(|c| &c.frames_sent, 1);
                     self.stats.add(|c| &c.bytes_sent, message_len(&msg) as u64);
@@ -286,13 +300,13 @@ impl ConnInner {
     /// flushes once no more input is ready ([`flush_direct`](Self::flush_direct)), so replies to
     /// a burst of calls leave in one write and a lone call's reply skips the writer task.
     pub(crate) async fn feed_direct(&self, frame: Vec<u8>) -> Option<Vec<u8>> {
-        if self.tx.capacity() != self.tx.max_capacity() {
+        if !self.nothing_queued() {
             return Some(frame);
         }
         let Ok(mut guard) = self.sink.try_lock() else {
             return Some(frame);
         };
-        if self.tx.capacity() != self.tx.max_capacity() {
+        if !self.nothing_queued() {
             return Some(frame);
         }
         // A finished connection drops the frame.
@@ -321,20 +335,36 @@ impl ConnInner {
 
     /// Queues a frame without waiting; returns `false` when the queue is full or closed.
     pub(crate) fn try_send_message(&self, msg: Message) -> bool {
-        self.tx.try_send(msg).is_ok()
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let sent = self.tx.try_send(msg).is_ok();
+        if !sent {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        sent
     }
 
     /// Queues a small control frame from a synchronous context (drop, poll), spawning a send if
     /// the queue is full.
     pub(crate) fn send_soon(self: &Arc<Self>, frame: Vec<u8>) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
         match self.tx.try_send(frame::message(self.codec, frame)) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+            }
             Err(mpsc::error::TrySendError::Full(msg)) => {
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    let tx = self.tx.clone();
-                    rt.spawn(async move {
-                        let _ = tx.send(msg).await;
-                    });
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        let conn = Arc::clone(self);
+                        rt.spawn(async move {
+                            if conn.tx.send(msg).await.is_err() {
+                                conn.queued.fetch_sub(1, Ordering::AcqRel);
+                            }
+                        });
+                    }
+                    Err(_) => {
+                        self.queued.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
             }
         }
@@ -632,6 +662,8 @@ async fn writer(
                         break;
                     }
                 }
+                // Lowered under the socket lock, after feeding: see `ConnInner::queued`.
+                conn.queued.fetch_sub(frames as usize, Ordering::AcqRel);
                 conn.stats.add(|c| &c.frames_sent, frames);
                 conn.stats.add(|c| &c.bytes_sent, bytes);
                 conn.unflushed.store(false, Ordering::Release);

@@ -319,3 +319,58 @@ async fn keepalive_detects_a_dead_peer() {
     assert_eq!(err.code, 4002);
     assert!(peer.stats().frames_sent >= 2, "pings were sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
+async fn hello_is_always_the_first_frame_even_when_a_call_follows_at_once() {
+    // A call alone on its connection is written on the caller's task; it must never overtake
+    // the HELLO the writer task is about to write (seen as a 1-2 % race before the fix).
+    const CONNECTIONS: usize = 200;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let mut first_types = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let cb = |_: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                      mut resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+                resp.headers_mut()
+                    .insert("sec-websocket-protocol", "wsp.v1.msgpack".parse().unwrap());
+                Ok(resp)
+            };
+            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, cb).await.unwrap();
+            ws.send(Message::Binary(hello_bytes().into()))
+                .await
+                .unwrap();
+            let first = loop {
+                match ws.next().await {
+                    Some(Ok(Message::Binary(b))) => break b,
+                    Some(Ok(_)) => continue,
+                    other => panic!("connection ended before a frame: {other:?}"),
+                }
+            };
+            // `[type, ...]`: a fixarray header, then the frame type.
+            first_types.push(first[1]);
+        }
+        first_types
+    });
+    for _ in 0..CONNECTIONS {
+        let client = Client::builder(format!("ws://{addr}/"))
+            .reconnect(ReconnectPolicy::disabled())
+            .build();
+        within(5, client.connect()).await.unwrap();
+        // Nobody answers: only the order of what the client writes matters here.
+        let _ = tokio::time::timeout(
+            Duration::from_millis(20),
+            client.call_value("math.Math/add", vec![Value::from(1)]),
+        )
+        .await;
+        client.disconnect().await;
+    }
+    let first_types = within(10, server).await.unwrap();
+    let not_hello = first_types.iter().filter(|t| **t != 0).count();
+    assert_eq!(
+        not_hello, 0,
+        "{not_hello} of {CONNECTIONS} connections began with a frame other than HELLO"
+    );
+}

@@ -297,13 +297,6 @@ async fn client(url: &str, codec: Codec) {
         .build();
     client.connect().await.expect("connects");
     assert_eq!(client.peer().map(|p| p.codec()), Some(codec));
-    // WORKAROUND (remove when fixed): wsp-runtime's `send_direct` can write the first CALL
-    // before the HELLO its writer task has already taken off the queue but not yet written, and
-    // the Node peer then closes with 1002 "first frame is not HELLO" (PROTOCOL §2.1). Giving the
-    // writer task a moment hides the race. `WSP_INTEROP_RACE=1` skips the pause, to check a fix.
-    if std::env::var_os("WSP_INTEROP_RACE").is_none() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 
     let m = math::MathClient::from_caller(client.caller());
     assert_eq!(m.add(vec![1, 2, 3]).await.unwrap(), 6);
