@@ -22,8 +22,8 @@ fn generate(files: &[PathBuf], ts: &TsOpts) -> Vec<GeneratedFile> {
     wsp_codegen::ts::generate_with(&model, &Opts::default(), ts).expect("generates")
 }
 
-/// The example schemas (all loaded together), each evolution version on its own, and two schemas
-/// with 64-bit integers as `number`: the groups, the directory under `ts/generated/` each one is
+/// The example schemas (all loaded together), each evolution version on its own, the benchmark's
+/// schema, and two schemas with 64-bit integers as `number`: the groups, the directory under `ts/generated/` each one is
 /// checked in at, and the options.
 fn groups() -> Vec<(&'static str, Vec<PathBuf>, TsOpts)> {
     let schemas = root().join("schemas");
@@ -47,6 +47,12 @@ fn groups() -> Vec<(&'static str, Vec<PathBuf>, TsOpts)> {
         (
             "evolution/v2",
             vec![schemas.join("evolution/v2.wsp")],
+            TsOpts::default(),
+        ),
+        // The benchmark's schema: `ts/tests/bench` imports its generated client.
+        (
+            "bench",
+            vec![root().join("bench/bench.wsp")],
             TsOpts::default(),
         ),
         (

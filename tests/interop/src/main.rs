@@ -5,6 +5,9 @@
 //!   client) and `kitchen.sink.KitchenSink` on 127.0.0.1 (port 0 by default), prints
 //!   `listening <port>`, then one `event …` line per thing the tests check (a log line, a handler
 //!   dropped by cancellation or deadline), and stops when its stdin closes.
+//! - `wsp-interop bench-server [PORT]` serves `bench.Bench` (`bench/bench.wsp`, the `Adder` of
+//!   `wsp-bench`) for the Node → Rust benchmark (`ts/tests/bench/node-rust.ts`), printing
+//!   `listening <port>` and stopping when its stdin closes, like `server`.
 //! - `wsp-interop client URL msgpack|json` runs every method kind against a Node server written
 //!   with the generated TypeScript handlers, panicking (exit status 101) on the first mismatch
 //!   and printing `ok` at the end.
@@ -276,6 +279,19 @@ async fn server(port: u16) {
     server.close().await;
 }
 
+/// `bench.Bench` for the Node → Rust benchmark.
+async fn bench_server(port: u16) {
+    let server = Server::builder()
+        .service(wsp_bench::bench::BenchServer::new(wsp_bench::Adder).into_service())
+        .bind(("127.0.0.1", port))
+        .await
+        .expect("binds");
+    println!("listening {}", server.local_addr().port());
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    server.close().await;
+}
+
 struct Callbacks;
 
 impl geometry::GeometryCallbacks for Callbacks {
@@ -429,6 +445,8 @@ async fn main() {
     {
         ["server"] => server(0).await,
         ["server", port] => server(port.parse().expect("a port number")).await,
+        ["bench-server"] => bench_server(0).await,
+        ["bench-server", port] => bench_server(port.parse().expect("a port number")).await,
         ["client", url, codec] => {
             let codec = match *codec {
                 "msgpack" => Codec::MsgPack,
@@ -438,7 +456,9 @@ async fn main() {
             client(url, codec).await;
         }
         _ => {
-            eprintln!("usage: wsp-interop server [PORT] | wsp-interop client URL msgpack|json");
+            eprintln!(
+                "usage: wsp-interop server [PORT] | wsp-interop bench-server [PORT] | wsp-interop client URL msgpack|json"
+            );
             std::process::exit(2);
         }
     }

@@ -7,12 +7,14 @@ const REPO = fileURLToPath(new URL('../../../../../', import.meta.url));
 
 /**
  * The path of the `wsp-interop` binary: `WSP_INTEROP_BIN` if set, else built with cargo (the
- * path comes from cargo's JSON messages, so `CARGO_TARGET_DIR` is honoured).
+ * path comes from cargo's JSON messages, so `CARGO_TARGET_DIR` is honoured); `release` builds
+ * the release profile (for the benchmark).
  */
-export function interopBinary(): string {
+export function interopBinary({ release = false }: { release?: boolean } = {}): string {
   const fromEnv = process.env['WSP_INTEROP_BIN'];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  const build = spawnSync('cargo', ['build', '--quiet', '-p', 'wsp-interop', '--message-format=json'], {
+  const args = ['build', '--quiet', '-p', 'wsp-interop', '--message-format=json', ...(release ? ['--release'] : [])];
+  const build = spawnSync('cargo', args, {
     cwd: REPO,
     encoding: 'utf8',
     timeout: 15 * 60_000,
