@@ -13,6 +13,7 @@ import * as chat from '../../generated/chat.js';
 import * as sink from '../../generated/kitchen.sink.js';
 import * as v1 from '../../generated/evolution/v1/evolution.js';
 import * as v2 from '../../generated/evolution/v2/evolution.js';
+import { primitives } from './fixtures.js';
 import { aborted, collect, newClient, sleep, startServer, within } from './helpers.js';
 
 const BIG = 2n ** 62n + 1n; // far above 2^53: a double cannot hold it
@@ -220,24 +221,6 @@ for (const codec of ['msgpack', 'json'] as const satisfies readonly CodecKind[])
 describe('kitchen sink: every type through a real connection', () => {
   let server: WspServer;
   const clients: Client[] = [];
-
-  const primitives: sink.Primitives = {
-    a_bool: true,
-    an_i8: -128,
-    an_i16: -32768,
-    an_i32: -(2 ** 31),
-    an_i64: -(2n ** 63n),
-    a_u8: 255,
-    a_u16: 65535,
-    a_u32: 2 ** 32 - 1,
-    a_u64: 2n ** 64n - 1n,
-    an_f32: 1.5,
-    an_f64: 2,
-    a_string: 'héllo ✓',
-    some_bytes: new Uint8Array([0, 1, 2, 255]),
-    maybe_i64: 2n ** 53n + 1n,
-    maybe_bytes: new Uint8Array([]),
-  };
 
   const containers: sink.Containers = {
     numbers: [1, -2, 3],

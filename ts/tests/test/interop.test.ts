@@ -12,30 +12,13 @@ import * as math from '../../generated/math.js';
 import * as geometry from '../../generated/geometry.js';
 import * as sink from '../../generated/kitchen.sink.js';
 import { aborted, collect, newClient, sleep, startServer, within } from './helpers.js';
+import { primitives } from './fixtures.js';
 import { RustProcess, interopBinary } from './rust-process.js';
 
 const BIG = 2n ** 62n + 1n;
 const T = { timeout: 30_000 };
 
-// The same values as tests/interop/src/values.rs.
-const primitives: sink.Primitives = {
-  a_bool: true,
-  an_i8: -128,
-  an_i16: -32768,
-  an_i32: -(2 ** 31),
-  an_i64: -(2n ** 63n),
-  a_u8: 255,
-  a_u16: 65535,
-  a_u32: 2 ** 32 - 1,
-  a_u64: 2n ** 64n - 1n,
-  an_f32: 1.5,
-  an_f64: 2,
-  a_string: 'héllo ✓',
-  some_bytes: new Uint8Array([0, 1, 2, 255]),
-  maybe_i64: 2n ** 53n + 1n,
-  maybe_bytes: new Uint8Array([]),
-};
-
+// The same values as tests/interop/src/values.rs (`primitives` comes from ./fixtures.js).
 const containers: sink.Containers = {
   numbers: [1, -2, 3],
   matrix: [[1, 2.5], []],
