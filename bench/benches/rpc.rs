@@ -1,9 +1,10 @@
 //! Round-trip benchmark, one process, one connection per system on loopback, sequential and
 //! with 256 calls in flight:
 //!
-//! - raw tokio-tungstenite binary echo of a 64-byte payload with tungstenite's defaults (the
-//!   baseline), and for reference the same echo with a 16 KiB read buffer (what wsp configures)
-//!   and with batched writes;
+//! - raw tokio-tungstenite binary echo of a 64-byte payload with tungstenite's defaults, reader
+//!   and writer split into tasks on both ends like the runtime (the baseline); for reference the
+//!   same echo with the client writing and reading on the calling task, with a 16 KiB read
+//!   buffer (what wsp configures) and with batched writes;
 //! - wsp untyped call echoing the same payload as an `rmpv::Value`;
 //! - wsp generated typed `add(a, b)`;
 //! - jsonrpsee 0.26 WebSocket server and client doing the same `add(a, b)`.
@@ -11,7 +12,8 @@
 //! Run with `cargo bench -p wsp-bench`. `WSP_BENCH_SECS` (or a number after `--`) sets the
 //! seconds each case runs in each round (default 2), `WSP_BENCH_ROUNDS` the number of rounds
 //! (default 7). For profiling, `WSP_BENCH_ONLY` keeps only the systems whose name contains it
-//! and `WSP_BENCH_SHAPE` (`sequential` or `pipelined`) only that shape.
+//! (or, written `=name`, the one of exactly that name) and `WSP_BENCH_SHAPE` (`sequential` or
+//! `pipelined`) only that shape.
 //! Each system is one [`Bench`] implementation, listed in `main`.
 
 use std::collections::VecDeque;
@@ -42,6 +44,7 @@ const DEPTH: usize = 256;
 
 // Names of the systems the ratios are taken between.
 const RAW: &str = "raw echo";
+const RAW_ONE_TASK: &str = "raw echo, client on one task";
 const UNTYPED: &str = "wsp untyped echo (rmpv::Value)";
 const TYPED: &str = "wsp typed add(a, b)";
 const JSONRPSEE: &str = "jsonrpsee 0.26 add(a, b)";
@@ -85,6 +88,10 @@ enum Shape {
 trait Bench: Send + Sync + 'static {
     fn name(&self) -> String;
     fn shape(&self) -> Shape;
+    /// Whether the system has a case with calls in flight.
+    fn pipelines(&self) -> bool {
+        true
+    }
     /// One call at a time for `dur`.
     fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples>;
     /// `depth` calls in flight for `dur`.
@@ -189,19 +196,32 @@ async fn raw_echo_server(batched: bool, read_buffer: Option<usize>) -> String {
     format!("ws://{addr}/")
 }
 
+/// How the raw echo client drives its connection in the sequential case.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RawClient {
+    /// The runtime's layout: a writer task sends (writes and flushes) what the caller hands it,
+    /// a reader task hands each echo back to the caller.
+    Split,
+    /// The calling task writes and reads the socket itself: no task hops at all, a layout a
+    /// multiplexing client cannot have (reference only).
+    OneTask,
+}
+
 struct RawEcho {
     url: String,
     batched: bool,
     /// Bytes per read on both ends (`None`: tungstenite's default of 128 KiB).
     read_buffer: Option<usize>,
+    client: RawClient,
 }
 
 impl RawEcho {
-    async fn start(batched: bool, read_buffer: Option<usize>) -> RawEcho {
+    async fn start(batched: bool, read_buffer: Option<usize>, client: RawClient) -> RawEcho {
         RawEcho {
             url: raw_echo_server(batched, read_buffer).await,
             batched,
             read_buffer,
+            client,
         }
     }
 
@@ -212,14 +232,75 @@ impl RawEcho {
             .unwrap()
             .0
     }
+
+    /// Sequential echoes through a writer task and a reader task.
+    async fn sequential_split(&self, dur: Duration) -> Samples {
+        let (mut sink, mut stream) = self.connect().await.split();
+        let (to_writer, mut writer_rx) = mpsc::channel::<Message>(1024);
+        let (reader_tx, mut from_reader) = mpsc::channel::<Message>(1024);
+        let writer = tokio::spawn(async move {
+            while let Some(m) = writer_rx.recv().await {
+                if sink.send(m).await.is_err() {
+                    break;
+                }
+            }
+            sink
+        });
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(m)) = stream.next().await {
+                if m.is_binary() && reader_tx.send(m).await.is_err() {
+                    break;
+                }
+            }
+            stream
+        });
+        let payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
+        let mut nanos = Vec::new();
+        let start = Instant::now();
+        while start.elapsed() < dur {
+            let t = Instant::now();
+            to_writer
+                .send(Message::Binary(payload.clone()))
+                .await
+                .unwrap();
+            from_reader.recv().await.unwrap();
+            nanos.push(t.elapsed().as_nanos() as u64);
+        }
+        let elapsed = start.elapsed();
+        drop(to_writer);
+        let sink = writer.await.unwrap();
+        reader.abort();
+        drop(sink);
+        Samples::of(elapsed, nanos)
+    }
+
+    /// Sequential echoes written and read by the calling task itself.
+    async fn sequential_one_task(&self, dur: Duration) -> Samples {
+        let mut ws = self.connect().await;
+        let payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
+        let mut nanos = Vec::new();
+        let start = Instant::now();
+        while start.elapsed() < dur {
+            let t = Instant::now();
+            ws.send(Message::Binary(payload.clone())).await.unwrap();
+            loop {
+                if let Some(Ok(Message::Binary(_))) = ws.next().await {
+                    break;
+                }
+            }
+            nanos.push(t.elapsed().as_nanos() as u64);
+        }
+        Samples::of(start.elapsed(), nanos)
+    }
 }
 
 impl Bench for RawEcho {
     fn name(&self) -> String {
-        match (self.batched, self.read_buffer) {
-            (true, _) => "raw echo, batched writes".into(),
-            (false, Some(n)) => format!("raw echo, {} KiB read buffer", n >> 10),
-            (false, None) => RAW.into(),
+        match (self.batched, self.read_buffer, self.client) {
+            (_, _, RawClient::OneTask) => RAW_ONE_TASK.into(),
+            (true, _, _) => "raw echo, batched writes".into(),
+            (false, Some(n), _) => format!("raw echo, {} KiB read buffer", n >> 10),
+            (false, None, _) => RAW.into(),
         }
     }
 
@@ -227,23 +308,17 @@ impl Bench for RawEcho {
         Shape::Echo
     }
 
+    fn pipelines(&self) -> bool {
+        // With calls in flight the client is split in every variant: the same case as `RAW`.
+        self.client == RawClient::Split
+    }
+
     fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
         Box::pin(async move {
-            let mut ws = self.connect().await;
-            let payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
-            let mut nanos = Vec::new();
-            let start = Instant::now();
-            while start.elapsed() < dur {
-                let t = Instant::now();
-                ws.send(Message::Binary(payload.clone())).await.unwrap();
-                loop {
-                    if let Some(Ok(Message::Binary(_))) = ws.next().await {
-                        break;
-                    }
-                }
-                nanos.push(t.elapsed().as_nanos() as u64);
+            match self.client {
+                RawClient::Split => self.sequential_split(dur).await,
+                RawClient::OneTask => self.sequential_one_task(dur).await,
             }
-            Samples::of(start.elapsed(), nanos)
         })
     }
 
@@ -313,7 +388,14 @@ async fn wsp_pair(service: Arc<dyn wsp_runtime::Service>) -> (Server, Client) {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let client = Client::builder(server.url()).build();
+    let mut cfg = wsp_runtime::Config::default();
+    if std::env::var("X_NODL").is_ok() {
+        cfg = cfg.default_deadline(None);
+    }
+    if std::env::var("X_NOKA").is_ok() {
+        cfg = cfg.keepalive(None, Duration::from_secs(30));
+    }
+    let client = Client::builder(server.url()).config(cfg).build();
     client.connect().await.unwrap();
     (server, client)
 }
@@ -555,15 +637,20 @@ fn main() {
     eprintln!("load average at start: {}", load_average());
     rt.block_on(async {
         let mut benches: Vec<Arc<dyn Bench>> = vec![
-            Arc::new(RawEcho::start(false, None).await),
-            Arc::new(RawEcho::start(false, Some(16 << 10)).await),
-            Arc::new(RawEcho::start(true, None).await),
+            Arc::new(RawEcho::start(false, None, RawClient::Split).await),
+            Arc::new(RawEcho::start(false, None, RawClient::OneTask).await),
+            Arc::new(RawEcho::start(false, Some(16 << 10), RawClient::Split).await),
+            Arc::new(RawEcho::start(true, None, RawClient::Split).await),
             Arc::new(WspUntyped::start().await),
             Arc::new(WspTyped::start().await),
             Arc::new(Jsonrpsee::start().await),
         ];
         if let Ok(only) = std::env::var("WSP_BENCH_ONLY") {
-            benches.retain(|b| b.name().contains(&only));
+            // `=name` keeps only the system of exactly that name.
+            match only.strip_prefix('=') {
+                Some(exact) => benches.retain(|b| b.name() == exact),
+                None => benches.retain(|b| b.name().contains(&only)),
+            }
         }
         let shapes = std::env::var("WSP_BENCH_SHAPE").unwrap_or_default();
         let (run_seq, run_pipe) = (shapes != "pipelined", shapes != "sequential");
@@ -571,7 +658,7 @@ fn main() {
             if run_seq {
                 let _ = on_worker(b, |b| b.sequential(Duration::from_millis(200))).await;
             }
-            if run_pipe {
+            if run_pipe && b.pipelines() {
                 let _ = on_worker(b, |b| b.pipelined(DEPTH, Duration::from_millis(200))).await;
             }
         }
@@ -581,7 +668,11 @@ fn main() {
             for (i, b) in benches.iter().enumerate().filter(|_| run_seq) {
                 seq[i].add(on_worker(b, move |b| b.sequential(round)).await);
             }
-            for (i, b) in benches.iter().enumerate().filter(|_| run_pipe) {
+            for (i, b) in benches
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| run_pipe && b.pipelines())
+            {
                 pipe[i].add(on_worker(b, move |b| b.pipelined(DEPTH, round)).await);
             }
             eprintln!(
@@ -594,7 +685,11 @@ fn main() {
         for (b, s) in benches.iter().zip(seq).filter(|_| run_seq) {
             rows.push(row(&**b, false, s));
         }
-        for (b, s) in benches.iter().zip(pipe).filter(|_| run_pipe) {
+        for (b, s) in benches
+            .iter()
+            .zip(pipe)
+            .filter(|(b, _)| run_pipe && b.pipelines())
+        {
             rows.push(row(&**b, true, s));
         }
         report(&rows, secs, rounds);
@@ -662,6 +757,16 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
             "wsp typed add / jsonrpsee add, 256 in flight",
             ratio(TYPED, JSONRPSEE, true),
             1.3,
+        ),
+        (
+            "wsp untyped / raw echo with the client on one task, sequential",
+            ratio(UNTYPED, RAW_ONE_TASK, false),
+            f64::NAN,
+        ),
+        (
+            "wsp typed add / raw echo with the client on one task, sequential",
+            ratio(TYPED, RAW_ONE_TASK, false),
+            f64::NAN,
         ),
         (
             "wsp untyped / raw echo with 16 KiB read buffer, sequential",
