@@ -4,7 +4,8 @@
  * - raw: a Node `ws` client sending 64-byte binary messages to a Node `ws` server that echoes
  *   them (the server in a worker thread, so it has its own event loop, as the Rust server has
  *   its own process);
- * - wsp: the generated TypeScript client (`ts/generated/bench/bench.ts`, msgpack) calling
+ * - wsp: the generated TypeScript client (`ts/generated/bench/bench.ts`, msgpack) over the Node
+ *   WebSocket of `@wsp/runtime/node` (`ws`, sending the frames of one tick in one write) calling
  *   `bench.Bench/add(a, b)` on the Rust server (`wsp-interop bench-server`, generated Rust).
  *
  * Each sequentially (one in flight) and with 256 in flight, ~2 s per case after a warm-up:
@@ -15,6 +16,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { Client } from '@wsp/runtime';
+import { WebSocket as NodeWebSocket } from '@wsp/runtime/node';
 import { WebSocket } from 'ws';
 import * as bench from '../../generated/bench/bench.js';
 import { RustProcess, interopBinary } from '../test/rust-process.js';
@@ -143,7 +145,7 @@ async function main(): Promise<void> {
   try {
     const rustPort = await rust.port();
     raw = await rawClient(echoPort);
-    client = new Client(`ws://127.0.0.1:${rustPort}/`, { WebSocket, codecs: ['msgpack'] });
+    client = new Client(`ws://127.0.0.1:${rustPort}/`, { WebSocket: NodeWebSocket, codecs: ['msgpack'] });
     await client.connect();
     const b = new bench.BenchClient(client);
     let i = 0;

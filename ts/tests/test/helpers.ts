@@ -1,7 +1,9 @@
-/** Test helpers: a WspServer on 127.0.0.1:0, clients over `ws`, bounded waits. */
-import { WebSocket } from 'ws';
+/**
+ * Test helpers: a WspServer on 127.0.0.1:0, clients over the Node WebSocket of `@wsp/runtime/node`
+ * (`ws`, with the frames of a tick batched into one write), bounded waits.
+ */
 import { Client, type ClientOptions } from '@wsp/runtime';
-import { WspServer, type ServerOptions } from '@wsp/runtime/node';
+import { WebSocket, WspServer, type ServerOptions } from '@wsp/runtime/node';
 
 export const quiet = (): void => undefined;
 

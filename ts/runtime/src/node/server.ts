@@ -9,13 +9,14 @@
 import { type IncomingMessage, STATUS_CODES, type Server as HttpServer, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer, type Server as WsServer } from 'ws';
 import type { CodecKind } from '../codec.js';
 import { SUBPROTOCOL } from '../codec.js';
 import { CloseCode } from '../close.js';
 import { DEFAULT_LIMITS, Peer, type PeerOptions } from '../peer.js';
 import { ServiceRegistry, type ServiceHandlers } from '../services.js';
 import { type Stats, StatsCounter, addStats } from '../stats.js';
+import { WebSocket } from './websocket.js';
 
 /**
  * What the accept hook decides: `true`/`undefined` accepts, `{ data }` accepts and attaches data
@@ -51,7 +52,7 @@ export class WspServer {
   private readonly options: ServerOptions;
   private readonly http: HttpServer;
   private readonly ownsHttp: boolean;
-  private readonly wss: WebSocketServer;
+  private readonly wss: WsServer<typeof WebSocket>;
   private readonly peers = new Map<Peer, WebSocket>();
   private closing: Promise<void> | undefined;
   private pastStats: Stats = new StatsCounter().snapshot(0, 0);
@@ -69,8 +70,10 @@ export class WspServer {
         res.end('wsp: WebSocket upgrade required\n');
       });
     const supported = new Set((options.codecs ?? ['msgpack', 'json']).map((c) => SUBPROTOCOL[c]));
-    this.wss = new WebSocketServer({
+    this.wss = new WebSocketServer<typeof WebSocket>({
       noServer: true,
+      // Replies to the calls of one read leave in one write (see websocket.ts).
+      WebSocket,
       // ws enforces the size limit while reading, closing with 1009 before buffering a huge message.
       maxPayload: options.limits?.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize,
       handleProtocols: (offered) => {
@@ -209,7 +212,10 @@ export class WspServer {
         }
       }
       if (this.closing !== undefined || socket.destroyed) return reject(socket, 503);
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, req, data));
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.batchWritesOn(socket);
+        this.attach(ws, req, data);
+      });
     } catch (e) {
       this.log(e, 'upgrade failed');
       reject(socket, 500);

@@ -1,0 +1,61 @@
+/**
+ * `WebSocket` for Node: the `ws` package's WebSocket, but the frames sent in one tick of the event
+ * loop leave in one socket write.
+ *
+ * `ws` writes each message to the TCP socket as it is sent, one system call per frame. With many
+ * calls in flight that call is most of a client's CPU time: the replies of one read resolve many
+ * promises, and each continuation sends its next call. Here the first send of a tick corks the
+ * socket and a `process.nextTick` uncorks it; that runs after the promise continuations of the
+ * tick, so everything they sent goes out in one `writev`. A lone call waits for no timer: its
+ * frame is written as soon as the code that sent it returns to the event loop.
+ */
+import type { ClientRequestArgs } from 'node:http';
+import type { Writable } from 'node:stream';
+import { WebSocket as WsWebSocket, type ClientOptions } from 'ws';
+
+type SendOptions = Exclude<Parameters<WsWebSocket['send']>[1], ((err?: Error) => void) | undefined>;
+type SendCallback = (err?: Error) => void;
+
+export class WebSocket extends WsWebSocket {
+  #socket: Writable | undefined;
+  #corked = false;
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket?.uncork();
+  };
+
+  constructor(address: null);
+  constructor(address: string | URL, options?: ClientOptions | ClientRequestArgs);
+  constructor(address: string | URL, protocols?: string | string[], options?: ClientOptions | ClientRequestArgs);
+  constructor(
+    address: string | URL | null,
+    protocols?: string | string[] | ClientOptions | ClientRequestArgs,
+    options?: ClientOptions | ClientRequestArgs,
+  ) {
+    // ws sorts out the two- and three-argument forms itself; `null` is how its server creates
+    // the WebSocket of an accepted connection.
+    super(address as string, protocols as string | string[] | undefined, options);
+    if (address !== null) this.once('upgrade', (response: { socket: Writable }) => this.batchWritesOn(response.socket));
+  }
+
+  /**
+   * The socket whose writes are batched: set from the handshake response for a client, and by the
+   * server for an accepted connection.
+   */
+  batchWritesOn(socket: Writable): void {
+    this.#socket = socket;
+  }
+
+  override send(data: Parameters<WsWebSocket['send']>[0], cb?: SendCallback): void;
+  override send(data: Parameters<WsWebSocket['send']>[0], options: SendOptions, cb?: SendCallback): void;
+  override send(data: Parameters<WsWebSocket['send']>[0], optionsOrCb?: SendOptions | SendCallback, cb?: SendCallback): void {
+    const socket = this.#socket;
+    if (!this.#corked && socket !== undefined && this.readyState === WsWebSocket.OPEN) {
+      this.#corked = true;
+      socket.cork();
+      process.nextTick(this.#uncork);
+    }
+    if (typeof optionsOrCb === 'function') super.send(data, optionsOrCb);
+    else super.send(data, optionsOrCb ?? {}, cb);
+  }
+}
