@@ -244,7 +244,6 @@ impl RawEcho {
                     break;
                 }
             }
-            sink
         });
         let reader = tokio::spawn(async move {
             while let Some(Ok(m)) = stream.next().await {
@@ -252,7 +251,6 @@ impl RawEcho {
                     break;
                 }
             }
-            stream
         });
         let payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
         let mut nanos = Vec::new();
@@ -267,10 +265,10 @@ impl RawEcho {
             nanos.push(t.elapsed().as_nanos() as u64);
         }
         let elapsed = start.elapsed();
+        // The writer ends with its queue; the socket closes once both halves are gone.
         drop(to_writer);
-        let sink = writer.await.unwrap();
+        writer.await.unwrap();
         reader.abort();
-        drop(sink);
         Samples::of(elapsed, nanos)
     }
 
@@ -654,11 +652,12 @@ fn main() {
         }
         let shapes = std::env::var("WSP_BENCH_SHAPE").unwrap_or_default();
         let (run_seq, run_pipe) = (shapes != "pipelined", shapes != "sequential");
+        let pipelines = |b: &Arc<dyn Bench>| run_pipe && b.pipelines();
         for b in &benches {
             if run_seq {
                 let _ = on_worker(b, |b| b.sequential(Duration::from_millis(200))).await;
             }
-            if run_pipe && b.pipelines() {
+            if pipelines(b) {
                 let _ = on_worker(b, |b| b.pipelined(DEPTH, Duration::from_millis(200))).await;
             }
         }
@@ -668,11 +667,7 @@ fn main() {
             for (i, b) in benches.iter().enumerate().filter(|_| run_seq) {
                 seq[i].add(on_worker(b, move |b| b.sequential(round)).await);
             }
-            for (i, b) in benches
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| run_pipe && b.pipelines())
-            {
+            for (i, b) in benches.iter().enumerate().filter(|(_, b)| pipelines(b)) {
                 pipe[i].add(on_worker(b, move |b| b.pipelined(DEPTH, round)).await);
             }
             eprintln!(
@@ -685,11 +680,7 @@ fn main() {
         for (b, s) in benches.iter().zip(seq).filter(|_| run_seq) {
             rows.push(row(&**b, false, s));
         }
-        for (b, s) in benches
-            .iter()
-            .zip(pipe)
-            .filter(|(b, _)| run_pipe && b.pipelines())
-        {
+        for (b, s) in benches.iter().zip(pipe).filter(|(b, _)| pipelines(b)) {
             rows.push(row(&**b, true, s));
         }
         report(&rows, secs, rounds);

@@ -6,33 +6,23 @@ mod common;
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use wsp_runtime::{CallError, CallOptions, Client, Codec, Config, ReconnectPolicy, Value};
 
 use common::*;
 
 /// A peer that completes the handshake, says HELLO and never answers; it reports every frame it
 /// receives as a decoded value.
-#[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
 async fn silent_peer() -> (String, mpsc::UnboundedReceiver<Value>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let cb = |_: &Request, mut resp: Response| {
-            resp.headers_mut()
-                .insert("sec-websocket-protocol", "wsp.v1.msgpack".parse().unwrap());
-            Ok(resp)
-        };
-        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, cb).await.unwrap();
-        ws.send(Message::Binary(hello_bytes().into()))
-            .await
-            .unwrap();
+        let mut ws = accept_raw_hello(tcp).await;
         while let Some(Ok(m)) = ws.next().await {
             if matches!(m, Message::Binary(_)) && tx.send(decode(&m)).is_err() {
                 break;

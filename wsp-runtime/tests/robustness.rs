@@ -286,26 +286,16 @@ async fn subprotocol_negotiation() {
 }
 
 #[tokio::test]
-#[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
 async fn keepalive_detects_a_dead_peer() {
     // A "server" that completes the handshake, says HELLO, then never reads again.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let _dead =
-        tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let cb = |_: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                  mut resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
-            resp.headers_mut().insert("sec-websocket-protocol", "wsp.v1.msgpack".parse().unwrap());
-            Ok(resp)
-        };
-            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, cb).await.unwrap();
-            ws.send(Message::Binary(hello_bytes().into()))
-                .await
-                .unwrap();
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            drop(ws);
-        });
+    let _dead = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let ws = accept_raw_hello(tcp).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(ws);
+    });
     let config = Config::default()
         .keepalive(Some(Duration::from_millis(50)), Duration::from_millis(300))
         .close_timeout(Duration::from_millis(100));
@@ -321,7 +311,6 @@ async fn keepalive_detects_a_dead_peer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
 async fn hello_is_always_the_first_frame_even_when_a_call_follows_at_once() {
     // A call alone on its connection is written on the caller's task; it must never overtake
     // the HELLO the writer task is about to write (seen as a 1-2 % race before the fix).
@@ -332,16 +321,7 @@ async fn hello_is_always_the_first_frame_even_when_a_call_follows_at_once() {
         let mut first_types = Vec::with_capacity(CONNECTIONS);
         for _ in 0..CONNECTIONS {
             let (tcp, _) = listener.accept().await.unwrap();
-            let cb = |_: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                      mut resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
-                resp.headers_mut()
-                    .insert("sec-websocket-protocol", "wsp.v1.msgpack".parse().unwrap());
-                Ok(resp)
-            };
-            let mut ws = tokio_tungstenite::accept_hdr_async(tcp, cb).await.unwrap();
-            ws.send(Message::Binary(hello_bytes().into()))
-                .await
-                .unwrap();
+            let mut ws = accept_raw_hello(tcp).await;
             let first = loop {
                 match ws.next().await {
                     Some(Ok(Message::Binary(b))) => break b,

@@ -102,6 +102,23 @@ pub async fn raw_connect(url: &str, subprotocol: Option<&str>) -> RawWs {
     ws
 }
 
+/// Accepts `tcp` as a raw WebSocket server choosing `wsp.v1.msgpack`, and sends HELLO: a peer
+/// whose every further step the test writes by hand.
+#[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
+pub async fn accept_raw_hello(tcp: TcpStream) -> WebSocketStream<TcpStream> {
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    let cb = |_: &Request, mut resp: Response| {
+        resp.headers_mut()
+            .insert("sec-websocket-protocol", "wsp.v1.msgpack".parse().unwrap());
+        Ok(resp)
+    };
+    let mut ws = tokio_tungstenite::accept_hdr_async(tcp, cb).await.unwrap();
+    ws.send(Message::Binary(hello_bytes().into()))
+        .await
+        .unwrap();
+    ws
+}
+
 /// MessagePack encoding of a value.
 pub fn mp(v: &Value) -> Vec<u8> {
     let mut buf = Vec::new();
