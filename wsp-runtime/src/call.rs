@@ -452,7 +452,19 @@ impl<R: DeserializeOwned> Stream for CallStream<R> {
                             }
                             let payload =
                                 Payload::new(a.conn.codec, bytes, a.conn.config.max_depth);
-                            return Poll::Ready(Some(payload.decode().map_err(CallError::from)));
+                            return Poll::Ready(Some(match payload.decode() {
+                                Ok(item) => Ok(item),
+                                Err(e) => {
+                                    // An item that cannot be delivered (too deep, wrong type)
+                                    // fails the stream, and the callee stops (PROTOCOL §8).
+                                    if a.conn.take_pending(a.id).is_some() {
+                                        a.conn.send_soon(frame::cancel(a.conn.codec, a.id));
+                                    }
+                                    a.done = true;
+                                    this.state = State::Done;
+                                    Err(CallError::from(e))
+                                }
+                            }));
                         }
                         Poll::Ready(Some(StreamEvent::End)) => {
                             a.done = true;

@@ -8,9 +8,11 @@ use arc_swap::ArcSwapOption;
 use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
@@ -20,6 +22,7 @@ use crate::codec::Codec;
 use crate::config::{Config, ReconnectPolicy};
 use crate::conn::{self, ConnInner, ConnSetup};
 use crate::error::{CallError, ConnectError};
+use crate::guarded_io::{GuardedIo, MessageClock};
 use crate::peer::Peer;
 use crate::service::{Observer, Registry, Service};
 use crate::stats::{Counters, StatsSnapshot};
@@ -220,14 +223,17 @@ impl ClientShared {
             "sec-websocket-protocol",
             HeaderValue::from_static(self.codec.subprotocol()),
         );
-        let connect = tokio_tungstenite::connect_async_with_config(
-            req,
-            Some(self.config.websocket_config()),
-            true,
-        );
-        let (ws, resp) = tokio::time::timeout(self.config.handshake_timeout, connect)
-            .await
-            .map_err(|_| ConnectError::Timeout)??;
+        let connect = async {
+            let (io, clock) = connect_tcp(&req, &self.config).await?;
+            let config = Some(self.config.websocket_config());
+            tokio_tungstenite::client_async_with_config(req, io, config)
+                .await
+                .map(|(ws, resp)| (ws, resp, clock))
+        };
+        let (ws, resp, message_clock) =
+            tokio::time::timeout(self.config.handshake_timeout, connect)
+                .await
+                .map_err(|_| ConnectError::Timeout)??;
         let chosen = resp
             .headers()
             .get("sec-websocket-protocol")
@@ -245,6 +251,7 @@ impl ClientShared {
             data: None,
             observer: self.observer.clone(),
             on_close: None,
+            message_clock: Some(message_clock),
         };
         Ok(conn::start(ws, setup))
     }
@@ -253,6 +260,26 @@ impl ClientShared {
         self.current.store(conn);
         self.state.send_replace(state);
     }
+}
+
+/// Opens the TCP connection to a `ws://` URL, with the stall watches of [`GuardedIo`].
+async fn connect_tcp(
+    req: &tokio_tungstenite::tungstenite::handshake::client::Request,
+    config: &Config,
+) -> Result<(GuardedIo<TcpStream>, Arc<MessageClock>), WsError> {
+    use tokio_tungstenite::tungstenite::error::UrlError;
+    let uri = req.uri();
+    match uri.scheme_str() {
+        Some("ws") => {}
+        Some("wss") => return Err(WsError::Url(UrlError::TlsFeatureNotEnabled)),
+        _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
+    }
+    let host = uri.host().ok_or(WsError::Url(UrlError::NoHostName))?;
+    // An IPv6 literal comes in brackets.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let tcp = TcpStream::connect((host, uri.port_u16().unwrap_or(80))).await?;
+    tcp.set_nodelay(true)?;
+    Ok(GuardedIo::new(tcp, config.write_timeout))
 }
 
 /// Keeps the link up: waits for the connection to close, then reconnects with backoff unless

@@ -7,7 +7,7 @@ pub mod code {
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
     /// Protocol error: malformed envelope, unknown frame type, frame before HELLO, second HELLO,
-    /// too many ITEMs.
+    /// too many ITEMs, a call id already in flight, an answer of the wrong kind for its call.
     pub const PROTOCOL_ERROR: u16 = 1002;
     /// A frame of the wrong kind (text/binary) for the negotiated codec.
     pub const UNSUPPORTED_DATA: u16 = 1003;
@@ -15,7 +15,7 @@ pub mod code {
     pub const ABNORMAL: u16 = 1006;
     /// Bytes that are not valid MessagePack / JSON / UTF-8.
     pub const INVALID_PAYLOAD: u16 = 1007;
-    /// A message larger than the receiver's maximum message size.
+    /// A message larger than the receiver's maximum message size, or a HELLO over its limits.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// An internal error in the runtime.
     pub const INTERNAL_ERROR: u16 = 1011;
@@ -25,6 +25,12 @@ pub mod code {
     pub const HANDSHAKE_TIMEOUT: u16 = 4001;
     /// Nothing received from the peer within the dead-peer timeout.
     pub const KEEPALIVE_TIMEOUT: u16 = 4002;
+    /// Writing to the peer made no progress within the write timeout (the peer does not read).
+    /// The close frame usually cannot reach such a peer: the code is what this side reports.
+    pub const WRITE_TIMEOUT: u16 = 4003;
+    /// A message (a fragmented one, or one frame trickled in) was not complete within the
+    /// message timeout of its first byte.
+    pub const MESSAGE_TIMEOUT: u16 = 4004;
 }
 
 /// Longest close reason in bytes (a close frame's payload is at most 125 bytes, 2 are the code).

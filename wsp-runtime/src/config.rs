@@ -39,6 +39,12 @@ pub struct Config {
     pub(crate) stream_window: u32,
     pub(crate) close_timeout: Duration,
     pub(crate) read_buffer_size: usize,
+    pub(crate) max_hello_size: usize,
+    pub(crate) max_hello_services: usize,
+    pub(crate) max_method_len: usize,
+    pub(crate) max_incoming_notifications: usize,
+    pub(crate) write_timeout: Duration,
+    pub(crate) message_timeout: Duration,
 }
 
 impl Default for Config {
@@ -55,6 +61,12 @@ impl Default for Config {
             stream_window: 32,
             close_timeout: Duration::from_secs(2),
             read_buffer_size: DEFAULT_READ_BUFFER,
+            max_hello_size: 64 << 10,
+            max_hello_services: 1024,
+            max_method_len: 256,
+            max_incoming_notifications: 256,
+            write_timeout: Duration::from_secs(30),
+            message_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -132,6 +144,54 @@ impl Config {
     /// a larger one saves read calls for messages of many megabytes.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(MIN_READ_BUFFER);
+        self
+    }
+
+    /// Largest HELLO accepted from the peer, in bytes (default 64 KiB); a larger one closes
+    /// the connection with 1009 before its services map is decoded.
+    pub fn max_hello_size(mut self, bytes: usize) -> Self {
+        self.max_hello_size = bytes;
+        self
+    }
+
+    /// Most services a peer's HELLO may list (default 1024); more close the connection with
+    /// 1009.
+    pub fn max_hello_services(mut self, n: usize) -> Self {
+        self.max_hello_services = n;
+        self
+    }
+
+    /// Longest method name (`service/method`, in bytes) looked up for the peer (default 256).
+    /// A longer one is answered with `UNKNOWN_METHOD` (a NOTIFY is dropped and counted).
+    pub fn max_method_len(mut self, bytes: usize) -> Self {
+        self.max_method_len = bytes;
+        self
+    }
+
+    /// Most notification handlers from the peer running at once on one connection (default
+    /// 256). At the limit the connection stops reading until one finishes (back-pressure, no
+    /// notification is lost); handlers that finish at their first poll do not count.
+    pub fn max_incoming_notifications(mut self, n: usize) -> Self {
+        self.max_incoming_notifications = n.max(1);
+        self
+    }
+
+    /// Longest time writing to the peer may make no progress (default 30 s): a peer that does
+    /// not read cannot hold the connection and the replies queued for it. The connection then
+    /// ends with 4003. Applies to connections the runtime opens or accepts itself, not to
+    /// streams handed to [`Peer::from_stream`](crate::Peer::from_stream) or
+    /// [`Server::attach`](crate::Server::attach).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Longest time from the first byte of a WebSocket message to its last (default 60 s): a
+    /// fragmented message left unfinished (kept alive with pings or pongs) or a frame trickled
+    /// in byte by byte closes the connection with 4004 instead of pinning its buffer. Applies,
+    /// like [`write_timeout`](Self::write_timeout), to connections the runtime opens or accepts.
+    pub fn message_timeout(mut self, timeout: Duration) -> Self {
+        self.message_timeout = timeout;
         self
     }
 

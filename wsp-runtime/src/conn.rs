@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::ControlFlow;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -11,7 +12,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -23,6 +24,7 @@ use crate::config::Config;
 use crate::context::{Canceller, ConnData};
 use crate::error::{CallError, ServiceError};
 use crate::frame::{self, Frame, FrameError, FrameWriter};
+use crate::guarded_io::{MessageClock, Stall};
 use crate::service::{CallKind, Observer, Registry, Service};
 use crate::stats::{Counters, StatsHandle};
 
@@ -95,6 +97,8 @@ pub(crate) struct ConnSetup {
     pub(crate) data: Option<ConnData>,
     pub(crate) observer: Option<Observer>,
     pub(crate) on_close: Option<OnClose>,
+    /// Present when the runtime opened the byte stream itself ([`GuardedIo`]).
+    pub(crate) message_clock: Option<Arc<MessageClock>>,
 }
 
 /// The state of one connection, shared by its tasks and all handles to it.
@@ -126,6 +130,8 @@ pub(crate) struct ConnInner {
     pub(crate) app_closed: AtomicBool,
     pending: Mutex<PendingMap>,
     incoming: Mutex<IdMap<IncomingEntry>>,
+    /// Notification handlers from the peer that may still start (PROTOCOL §8).
+    notify_permits: Semaphore,
     next_id: AtomicU32,
     pub(crate) local: Registry,
     shared: Option<Arc<Registry>>,
@@ -134,6 +140,7 @@ pub(crate) struct ConnInner {
     observer: Option<Observer>,
     pub(crate) peer_services: OnceLock<HashMap<String, String>>,
     on_close: Mutex<Option<OnClose>>,
+    message_clock: Option<Arc<MessageClock>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,6 +157,7 @@ where
         + 'static,
 {
     let (tx, rx) = mpsc::channel(setup.config.send_queue);
+    let notify_permits = Semaphore::new(setup.config.max_incoming_notifications);
     let (sink, stream) = ws.split();
     let conn = Arc::new(ConnInner {
         sink: tokio::sync::Mutex::new(Some(Box::pin(sink))),
@@ -166,6 +174,7 @@ where
         app_closed: AtomicBool::new(false),
         pending: Mutex::default(),
         incoming: Mutex::default(),
+        notify_permits,
         next_id: AtomicU32::new(1),
         local: Registry::default(),
         shared: setup.shared_services,
@@ -174,6 +183,7 @@ where
         observer: setup.observer,
         peer_services: OnceLock::new(),
         on_close: Mutex::new(setup.on_close),
+        message_clock: setup.message_clock,
     });
     conn.stats.add(|c| &c.connections_opened, 1);
     conn.stats.add(|c| &c.connections_open, 1);
@@ -186,7 +196,19 @@ where
     // Subscribed before the connection is handed out, so no close request can be missed.
     let (writer_close, reader_close) = (conn.close_req.subscribe(), conn.close_req.subscribe());
     tokio::spawn(writer(conn.clone(), rx, writer_close, stop_rx));
-    tokio::spawn(reader(conn.clone(), stream, reader_close, stop_tx));
+    let c = conn.clone();
+    tokio::spawn(async move {
+        let read = AssertUnwindSafe(reader(c.clone(), stream, reader_close, stop_tx));
+        if read.catch_unwind().await.is_err() {
+            // A bug, or a hook of the application that panicked: the connection must still
+            // finish (fail its calls, run its close hooks, let a client reconnect).
+            tracing::error!(conn = c.id, "the connection's reader panicked");
+            if let Ok(mut sink) = c.sink.try_lock() {
+                sink.take();
+            }
+            c.finish(CloseInfo::new(code::INTERNAL_ERROR, "internal error"));
+        }
+    });
     conn
 }
 
@@ -233,6 +255,30 @@ impl ConnInner {
                 false
             }
         });
+    }
+
+    /// Closes with 4004 if a message has been arriving for longer than the message timeout
+    /// (PROTOCOL §8). Like a protocol error, the reader then waits for the peer's close frame.
+    fn check_message_clock(&self) {
+        let overdue = self
+            .message_clock
+            .as_ref()
+            .is_some_and(|c| c.overdue(self.config.message_timeout));
+        if overdue && !self.is_closing() {
+            self.stats.add(|c| &c.invalid_frames, 1);
+            self.initiate_close(code::MESSAGE_TIMEOUT, Stall::Message.reason());
+        }
+    }
+
+    /// A write failed: if it stalled (the peer does not read), the connection closes with 4003.
+    /// Other failures (a reset link) are the reader's to notice.
+    fn on_write_error(&self, e: &WsError) {
+        if let WsError::Io(io) = e {
+            if let Some(stall) = Stall::of(io) {
+                tracing::debug!(conn = self.id, %stall, "closing: the peer does not read");
+                self.initiate_close(stall.close_code(), stall.reason());
+            }
+        }
     }
 
     /// The final close outcome, once the connection is finished.
@@ -288,7 +334,10 @@ impl ConnInner {
                     let msg = frame::message(self.codec, frame);
                     self.stats.add(|c| &c.frames_sent, 1);
                     self.stats.add(|c| &c.bytes_sent, message_len(&msg) as u64);
-                    return sink.send(msg).await.map_err(|_| self.closed_error());
+                    return sink.send(msg).await.map_err(|e| {
+                        self.on_write_error(&e);
+                        self.closed_error()
+                    });
                 }
             }
         }
@@ -314,8 +363,9 @@ impl ConnInner {
         let msg = frame::message(self.codec, frame);
         self.stats.add(|c| &c.frames_sent, 1);
         self.stats.add(|c| &c.bytes_sent, message_len(&msg) as u64);
-        if sink.feed(msg).await.is_ok() {
-            self.unflushed.store(true, Ordering::Release);
+        match sink.feed(msg).await {
+            Ok(()) => self.unflushed.store(true, Ordering::Release),
+            Err(e) => self.on_write_error(&e),
         }
         None
     }
@@ -327,7 +377,9 @@ impl ConnInner {
             if let Ok(mut guard) = self.sink.try_lock() {
                 self.unflushed.store(false, Ordering::Release);
                 if let Some(sink) = guard.as_mut() {
-                    let _ = sink.flush().await;
+                    if let Err(e) = sink.flush().await {
+                        self.on_write_error(&e);
+                    }
                 }
             }
         }
@@ -436,50 +488,75 @@ impl ConnInner {
         self.stats.own.incoming_in_flight.load(Ordering::Relaxed) as usize
     }
 
-    fn complete(&self, id: u32, result: Result<Payload, CallError>) {
-        match self.take_pending(id) {
+    /// A REPLY (`Ok`) or ERROR (`Err`) for call `id`. A REPLY for a stream is a protocol
+    /// error (PROTOCOL §2.3); the stream fails with the connection.
+    fn complete(&self, id: u32, result: Result<Payload, CallError>) -> Result<(), FrameError> {
+        let mut map = lock(&self.pending);
+        let is_reply_to_stream =
+            result.is_ok() && matches!(map.map.get(&id), Some(Pending::Stream { .. }));
+        if is_reply_to_stream {
+            return Err(wrong_answer("REPLY for a stream"));
+        }
+        let entry = map.map.remove(&id);
+        drop(map);
+        match entry {
             Some(Pending::Unary(tx)) => {
+                self.stats.sub(|c| &c.calls_in_flight, 1);
                 let _ = tx.send(result);
             }
             Some(Pending::Stream { tx, .. }) => {
-                let err = result
-                    .err()
-                    .unwrap_or_else(|| CallError::Internal("REPLY to a stream".into()));
-                let _ = tx.send(StreamEvent::Error(err));
+                self.stats.sub(|c| &c.calls_in_flight, 1);
+                if let Err(e) = result {
+                    let _ = tx.send(StreamEvent::Error(e));
+                }
             }
             None => {}
-        }
-    }
-
-    fn stream_item(&self, id: u32, item: Bytes) -> Result<(), FrameError> {
-        let mut map = lock(&self.pending);
-        if let Some(Pending::Stream { tx, credit }) = map.map.get_mut(&id) {
-            if *credit == 0 {
-                return Err(FrameError {
-                    close_code: code::PROTOCOL_ERROR,
-                    reason: "more ITEMs than granted".into(),
-                });
-            }
-            *credit -= 1;
-            let _ = tx.send(StreamEvent::Item(item));
         }
         Ok(())
     }
 
-    fn stream_end(&self, id: u32) {
-        match self.take_pending(id) {
-            Some(Pending::Stream { tx, .. }) => {
-                let _ = tx.send(StreamEvent::End);
+    fn stream_item(&self, id: u32, item: Bytes) -> Result<(), FrameError> {
+        let mut map = lock(&self.pending);
+        match map.map.get_mut(&id) {
+            Some(Pending::Stream { tx, credit }) => {
+                if *credit == 0 {
+                    return Err(FrameError {
+                        close_code: code::PROTOCOL_ERROR,
+                        reason: "more ITEMs than granted".into(),
+                    });
+                }
+                *credit -= 1;
+                let _ = tx.send(StreamEvent::Item(item));
+                Ok(())
             }
-            Some(Pending::Unary(tx)) => {
-                let _ = tx.send(Err(CallError::Internal("END for a unary call".into())));
-            }
-            None => {}
+            Some(Pending::Unary(_)) => Err(wrong_answer("ITEM for a unary call")),
+            None => Ok(()),
         }
+    }
+
+    fn stream_end(&self, id: u32) -> Result<(), FrameError> {
+        let mut map = lock(&self.pending);
+        if let Some(Pending::Unary(_)) = map.map.get(&id) {
+            return Err(wrong_answer("END for a unary call"));
+        }
+        let entry = map.map.remove(&id);
+        drop(map);
+        if let Some(Pending::Stream { tx, .. }) = entry {
+            self.stats.sub(|c| &c.calls_in_flight, 1);
+            let _ = tx.send(StreamEvent::End);
+        }
+        Ok(())
     }
 
     /// Handles one received wsp frame.
     async fn handle(self: &Arc<Self>, hello: &mut bool, msg: Bytes) -> Result<(), FrameError> {
+        if !*hello && msg.len() > self.config.max_hello_size {
+            // Refused before decoding: a huge services map must cost nothing (PROTOCOL §8).
+            return Err(FrameError {
+                close_code: code::MESSAGE_TOO_BIG,
+                reason: "HELLO too large".into(),
+            });
+        }
         let frame = frame::parse(self.codec, &msg)?;
         if !*hello {
             return match frame {
@@ -490,6 +567,11 @@ impl ConnInner {
                             reason: format!("unsupported protocol version {version}"),
                         });
                     }
+                    let services = frame::parse_services(
+                        self.codec,
+                        &services,
+                        self.config.max_hello_services,
+                    )?;
                     *hello = true;
                     let _ = self.peer_services.set(services.into_iter().collect());
                     Ok(())
@@ -516,7 +598,7 @@ impl ConnInner {
             } => {
                 stats.add(|c| &c.calls_received, 1);
                 self.dispatch(CallKind::Unary, id, &method, deadline, 0, args)
-                    .await;
+                    .await?;
             }
             Frame::Stream {
                 id,
@@ -527,19 +609,19 @@ impl ConnInner {
             } => {
                 stats.add(|c| &c.calls_received, 1);
                 self.dispatch(CallKind::Stream, id, &method, deadline, credit, args)
-                    .await;
+                    .await?;
             }
             Frame::Notify { method, args } => {
                 stats.add(|c| &c.notifications_received, 1);
                 self.dispatch(CallKind::Notify, 0, &method, None, 0, args)
-                    .await;
+                    .await?;
             }
             Frame::Reply { id, result } => {
                 stats.add(|c| &c.replies_received, 1);
                 self.complete(
                     id,
                     Ok(Payload::new(self.codec, result, self.config.max_depth)),
-                );
+                )?;
             }
             Frame::Error {
                 id,
@@ -549,7 +631,7 @@ impl ConnInner {
             } => {
                 stats.add(|c| &c.errors_received, 1);
                 let details = Payload::new(self.codec, details, self.config.max_depth);
-                self.complete(id, Err(CallError::from_wire(code, message, details)));
+                self.complete(id, Err(CallError::from_wire(code, message, details)))?;
             }
             Frame::Item { id, item } => {
                 stats.add(|c| &c.replies_received, 1);
@@ -557,7 +639,7 @@ impl ConnInner {
             }
             Frame::End { id } => {
                 stats.add(|c| &c.replies_received, 1);
-                self.stream_end(id);
+                self.stream_end(id)?;
             }
             Frame::Cancel { id } => self.cancel_incoming(id),
             Frame::Credit { id, n } => self.add_credit(id, n),
@@ -567,6 +649,9 @@ impl ConnInner {
 
     /// Fails everything in flight and records the outcome; runs once, when the reader ends.
     fn finish(self: &Arc<Self>, info: CloseInfo) {
+        if self.closed.borrow().is_some() {
+            return;
+        }
         self.closing.store(true, Ordering::Release);
         let err = self.closed_error();
         let pending = {
@@ -597,8 +682,18 @@ impl ConnInner {
         self.closed.send_replace(Some(info.clone()));
         let cb = lock(&self.on_close).take();
         if let Some(cb) = cb {
-            cb(self, &info);
+            if std::panic::catch_unwind(AssertUnwindSafe(|| cb(self, &info))).is_err() {
+                tracing::error!(conn = self.id, "a close hook panicked");
+            }
         }
+    }
+}
+
+/// An answer of the wrong kind for its call (PROTOCOL §2.3).
+fn wrong_answer(what: &str) -> FrameError {
+    FrameError {
+        close_code: code::PROTOCOL_ERROR,
+        reason: what.into(),
     }
 }
 
@@ -622,7 +717,7 @@ async fn writer(
         .config
         .keepalive_interval
         .map(|d| tokio::time::interval_at(Instant::now() + d, d));
-    loop {
+    let failed: Option<WsError> = loop {
         tokio::select! {
             biased;
             _ = &mut stop => return,
@@ -631,47 +726,52 @@ async fn writer(
                 if let Some(info) = info {
                     let frame = CloseFrame { code: info.code.into(), reason: info.reason.into() };
                     let mut guard = conn.sink.lock().await;
-                    let Some(sink) = guard.as_mut() else { break };
+                    let Some(sink) = guard.as_mut() else { break None };
                     let _ = sink.send(Message::Close(Some(frame))).await;
                     conn.stats.add(|c| &c.frames_sent, 1);
                 }
                 conn.close_sent.notify_one();
-                break;
+                break None;
             }
             _ = async { ping.as_mut().expect("guarded by is_some").tick().await }, if ping.is_some() => {
                 let mut guard = conn.sink.lock().await;
-                let Some(sink) = guard.as_mut() else { break };
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                    break;
+                let Some(sink) = guard.as_mut() else { break None };
+                if let Err(e) = sink.send(Message::Ping(Bytes::new())).await {
+                    break Some(e);
                 }
                 conn.stats.add(|c| &c.frames_sent, 1);
             }
             m = rx.recv() => {
-                let Some(m) = m else { break };
+                let Some(m) = m else { break None };
                 let mut guard = conn.sink.lock().await;
-                let Some(sink) = guard.as_mut() else { break };
+                let Some(sink) = guard.as_mut() else { break None };
                 let (mut frames, mut bytes) = (1u64, message_len(&m) as u64);
-                if sink.feed(m).await.is_err() {
-                    break;
-                }
-                while (frames as usize) < MAX_BATCH {
+                let mut fed = sink.feed(m).await;
+                while fed.is_ok() && (frames as usize) < MAX_BATCH {
                     let Ok(m) = rx.try_recv() else { break };
                     frames += 1;
                     bytes += message_len(&m) as u64;
-                    if sink.feed(m).await.is_err() {
-                        break;
-                    }
+                    fed = sink.feed(m).await;
                 }
                 // Lowered under the socket lock, after feeding: see `ConnInner::queued`.
                 conn.queued.fetch_sub(frames as usize, Ordering::AcqRel);
                 conn.stats.add(|c| &c.frames_sent, frames);
                 conn.stats.add(|c| &c.bytes_sent, bytes);
                 conn.unflushed.store(false, Ordering::Release);
-                if sink.flush().await.is_err() {
-                    break;
+                if let Err(e) = fed {
+                    break Some(e);
+                }
+                if let Err(e) = sink.flush().await {
+                    break Some(e);
                 }
             }
         }
+    };
+    // Frames still queued can no longer be written: dropping the queue fails every sender
+    // waiting for room in it (a handler's reply, the reader's error frame) at once.
+    drop(rx);
+    if let Some(e) = &failed {
+        conn.on_write_error(e);
     }
     // Keep the write half open until the reader is done (the socket closes when both are gone).
     let _ = stop.await;
@@ -721,11 +821,7 @@ async fn reader<R>(
                 }
                 if hello && !watching_peer {
                     watching_peer = true;
-                    timer.as_mut().reset(if keepalive {
-                        last_rx + cfg.dead_peer_timeout
-                    } else {
-                        last_rx + Duration::from_secs(86_400)
-                    });
+                    timer.as_mut().reset(first_watch(&cfg, last_rx));
                 }
                 continue;
             }
@@ -746,13 +842,21 @@ async fn reader<R>(
                 }
                 if !hello {
                     conn.initiate_close(code::HANDSHAKE_TIMEOUT, "no HELLO within the handshake timeout");
-                } else if !keepalive {
-                    timer.as_mut().reset(Instant::now() + Duration::from_secs(86_400));
-                } else if last_rx + cfg.dead_peer_timeout > Instant::now() {
-                    timer.as_mut().reset(last_rx + cfg.dead_peer_timeout);
+                    continue;
+                }
+                conn.check_message_clock();
+                // The next check: the dead-peer deadline, and no later than one message
+                // timeout from now (a message trickling in completes no frame to check on).
+                let now = Instant::now();
+                let next = if !keepalive {
+                    now + Duration::from_secs(86_400)
+                } else if last_rx + cfg.dead_peer_timeout > now {
+                    last_rx + cfg.dead_peer_timeout
                 } else {
                     conn.initiate_close(code::KEEPALIVE_TIMEOUT, "keep-alive timeout");
-                }
+                    continue;
+                };
+                timer.as_mut().reset(next.min(now + cfg.message_timeout));
                 continue;
             }
         };
@@ -764,12 +868,7 @@ async fn reader<R>(
         }
         if hello && !watching_peer {
             watching_peer = true;
-            let next = if keepalive {
-                last_rx + cfg.dead_peer_timeout
-            } else {
-                last_rx + Duration::from_secs(86_400)
-            };
-            timer.as_mut().reset(next);
+            timer.as_mut().reset(first_watch(&cfg, last_rx));
         }
     }
     let requested = conn.close_req.borrow().clone();
@@ -783,6 +882,17 @@ async fn reader<R>(
         sink.take();
     }
     conn.finish(info);
+}
+
+/// When the reader's timer first fires once HELLO arrived: at the dead-peer deadline, and no
+/// later than one message timeout from now (see the timer branch of [`reader`]).
+fn first_watch(cfg: &Config, last_rx: Instant) -> Instant {
+    let dead_peer = if cfg.keepalive_interval.is_some() {
+        last_rx + cfg.dead_peer_timeout
+    } else {
+        last_rx + Duration::from_secs(86_400)
+    };
+    dead_peer.min(Instant::now() + cfg.message_timeout)
 }
 
 impl ConnInner {
@@ -802,6 +912,7 @@ impl ConnInner {
                 let fatal = match e {
                     WsError::Capacity(_) => Some((code::MESSAGE_TOO_BIG, "message too big")),
                     WsError::Utf8(_) => Some((code::INVALID_PAYLOAD, "text frame is not UTF-8")),
+                    WsError::Io(ref io) => Stall::of(io).map(|s| (s.close_code(), s.reason())),
                     WsError::Protocol(ref p) if !*closing && !matches!(p, tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
                         Some((code::PROTOCOL_ERROR, "websocket protocol error"))
                     }
@@ -845,6 +956,8 @@ impl ConnInner {
                 return ControlFlow::Continue(());
             }
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {
+                // Pings and pongs are how a peer keeps an unfinished message alive.
+                self.check_message_clock();
                 return ControlFlow::Continue(());
             }
         };

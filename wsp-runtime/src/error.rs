@@ -224,9 +224,13 @@ impl ServiceError {
         Self::new(ErrorCode::Unavailable, message)
     }
 
-    /// `UNKNOWN_METHOD` for a method name.
+    /// `UNKNOWN_METHOD` for a method name (the peer's input: only a short, sanitised prefix of
+    /// it is repeated in the message).
     pub fn unknown_method(method: &str) -> Self {
-        Self::new(ErrorCode::UnknownMethod, format!("unknown method {method}"))
+        Self::new(
+            ErrorCode::UnknownMethod,
+            format!("unknown method {}", peer_text(method, MAX_ECHOED_METHOD)),
+        )
     }
 
     /// The error code.
@@ -240,9 +244,37 @@ impl ServiceError {
     }
 }
 
+/// Most characters of a peer's method name repeated in an error message.
+const MAX_ECHOED_METHOD: usize = 64;
+
+/// Most characters of a decoding error repeated to the peer (serde quotes the offending
+/// value, which the peer chose and may have made huge).
+const MAX_ECHOED_DECODE_ERROR: usize = 200;
+
+/// Text that came from the peer, made fit to repeat to it or to log: at most `max` characters,
+/// control characters replaced by `?`, and `…` where it was cut (PROTOCOL §8).
+///
+/// ```
+/// # use wsp_runtime::peer_text;
+/// assert_eq!(peer_text("math.Math/add", 64), "math.Math/add");
+/// assert_eq!(peer_text("a\nb\u{7f}", 64), "a?b?");
+/// assert_eq!(peer_text(&"x".repeat(1000), 4), "xxxx…");
+/// ```
+pub fn peer_text(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 impl From<DecodeError> for ServiceError {
     fn from(e: DecodeError) -> Self {
-        ServiceError::invalid_arguments(e.0)
+        ServiceError::invalid_arguments(peer_text(&e.0, MAX_ECHOED_DECODE_ERROR))
     }
 }
 

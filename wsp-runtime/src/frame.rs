@@ -32,9 +32,11 @@ pub(crate) const VERSION: u64 = 1;
 /// One parsed frame; strings borrow from the message, payloads are slices of it.
 #[derive(Debug)]
 pub(crate) enum Frame<'a> {
+    /// `services` is the raw map, decoded by [`parse_services`] only for the first HELLO and
+    /// only once its size was checked.
     Hello {
         version: u64,
-        services: Vec<(String, String)>,
+        services: Bytes,
     },
     Call {
         id: u32,
@@ -284,14 +286,10 @@ fn parse_msgpack(msg: &Bytes) -> Result<Frame<'_>, FrameError> {
     let frame = match ty as u8 {
         HELLO => {
             let version = mp_uint(&mut rd)?;
-            let n = rmp::decode::read_map_len(&mut rd).map_err(mp_err)?;
-            let mut services = Vec::with_capacity(n.min(1024) as usize);
-            for _ in 0..n {
-                let k = mp_str(&mut rd)?.to_owned();
-                let v = mp_str(&mut rd)?.to_owned();
-                services.push((k, v));
+            Frame::Hello {
+                version,
+                services: mp_payload(msg, rd, last)?,
             }
-            Frame::Hello { version, services }
         }
         CALL => {
             let id = mp_u32(&mut rd)?;
@@ -392,7 +390,7 @@ impl<'de> de::Deserialize<'de> for JsonStr<'de> {
 
 /// A JSON frame before its payload slices are turned into `Bytes`.
 enum JsonFrame<'a> {
-    Hello(u64, Vec<(String, String)>),
+    Hello(u64, &'a RawValue),
     Call(u32, Cow<'a, str>, Option<u32>, &'a RawValue),
     Stream(u32, Cow<'a, str>, Option<u32>, u32, &'a RawValue),
     Notify(Cow<'a, str>, &'a RawValue),
@@ -422,11 +420,7 @@ impl<'de> Visitor<'de> for FrameVisitor {
         let ty: u64 = next(&mut seq)?;
         let s = &mut seq;
         let frame = match ty {
-            0 => {
-                let version = next(s)?;
-                let map: std::collections::BTreeMap<String, String> = next(s)?;
-                JsonFrame::Hello(version, map.into_iter().collect())
-            }
+            0 => JsonFrame::Hello(next(s)?, next(s)?),
             1 => JsonFrame::Call(next(s)?, next::<_, JsonStr<'de>>(s)?.0, next(s)?, next(s)?),
             2 => JsonFrame::Stream(
                 next(s)?,
@@ -467,7 +461,10 @@ fn parse_json(msg: &Bytes) -> Result<Frame<'_>, FrameError> {
         })?;
     let p = |raw: &RawValue| msg.slice_ref(raw.get().as_bytes());
     Ok(match jf {
-        JsonFrame::Hello(version, services) => Frame::Hello { version, services },
+        JsonFrame::Hello(version, services) => Frame::Hello {
+            version,
+            services: p(services),
+        },
         JsonFrame::Call(id, method, deadline, a) => Frame::Call {
             id,
             method,
@@ -494,6 +491,71 @@ fn parse_json(msg: &Bytes) -> Result<Frame<'_>, FrameError> {
         JsonFrame::Cancel(id) => Frame::Cancel { id },
         JsonFrame::Credit(id, n) => Frame::Credit { id, n },
     })
+}
+
+// ---------------------------------------------------------------- HELLO services
+
+/// Decodes a HELLO's services map (name → fingerprint), refusing more than `max` entries before
+/// allocating for them.
+pub(crate) fn parse_services(
+    codec: Codec,
+    raw: &[u8],
+    max: usize,
+) -> Result<Vec<(String, String)>, FrameError> {
+    let too_many = || FrameError {
+        close_code: code::MESSAGE_TOO_BIG,
+        reason: format!("HELLO lists more than {max} services"),
+    };
+    match codec {
+        Codec::MsgPack => {
+            let mut rd: Rd<'_> = raw;
+            let n = rmp::decode::read_map_len(&mut rd).map_err(mp_err)? as usize;
+            if n > max {
+                return Err(too_many());
+            }
+            let mut services = Vec::with_capacity(n);
+            for _ in 0..n {
+                let k = mp_str(&mut rd)?.to_owned();
+                let v = mp_str(&mut rd)?.to_owned();
+                services.push((k, v));
+            }
+            Ok(services)
+        }
+        Codec::Json => {
+            /// The limit, and whether it was hit (to tell that error from a malformed map).
+            struct Services<'c>(usize, &'c std::cell::Cell<bool>);
+            impl<'de> Visitor<'de> for Services<'_> {
+                type Value = Vec<(String, String)>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a map of service names to fingerprints")
+                }
+                fn visit_map<A: de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Self::Value, A::Error> {
+                    let mut services = Vec::new();
+                    while let Some(entry) = map.next_entry::<String, String>()? {
+                        if services.len() == self.0 {
+                            self.1.set(true);
+                            return Err(de::Error::custom("too many services"));
+                        }
+                        services.push(entry);
+                    }
+                    Ok(services)
+                }
+            }
+            let over = std::cell::Cell::new(false);
+            let mut de = serde_json::Deserializer::from_slice(raw);
+            de.deserialize_map(Services(max, &over)).map_err(|e| {
+                use serde_json::error::Category;
+                match e.classify() {
+                    _ if over.get() => too_many(),
+                    Category::Data => FrameError::malformed(e),
+                    _ => FrameError::invalid(e),
+                }
+            })
+        }
+    }
 }
 
 // ---------------------------------------------------------------- encoding

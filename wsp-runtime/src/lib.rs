@@ -70,6 +70,7 @@ mod conn;
 mod context;
 mod error;
 mod frame;
+mod guarded_io;
 mod macros;
 mod peer;
 mod server;
@@ -83,7 +84,7 @@ pub use close::{CloseError, CloseInfo, MAX_REASON_BYTES, code as close_code, tru
 pub use codec::{Codec, DecodeError, EncodeError, JsonCodec, MsgPackCodec, Payload, PayloadCodec};
 pub use config::{Config, ReconnectPolicy};
 pub use context::{CallContext, ConnData};
-pub use error::{CallError, ConnectError, ErrorCode, ErrorDetails, ServiceError};
+pub use error::{CallError, ConnectError, ErrorCode, ErrorDetails, ServiceError, peer_text};
 pub use peer::{Peer, PeerOptions};
 pub use server::{
     AcceptHook, AcceptRequest, BroadcastReport, CloseHook, OpenHook, Reject, Server, ServerBuilder,

@@ -122,6 +122,7 @@ impl Peer {
             data: options.data,
             observer: options.observer,
             on_close: None,
+            message_clock: None,
         };
         Peer {
             conn: conn::start(ws, setup),

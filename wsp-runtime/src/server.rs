@@ -1,8 +1,9 @@
 //! [`Server`]: accepts WebSocket connections and serves its services on each of them.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use futures_util::{Sink, Stream};
@@ -21,6 +22,7 @@ use crate::conn::{self, ConnInner, ConnSetup};
 use crate::context::ConnData;
 use crate::error::CallError;
 use crate::frame::{self, FrameWriter};
+use crate::guarded_io::{GuardedIo, MessageClock};
 use crate::peer::Peer;
 use crate::service::{Observer, Registry, Service};
 use crate::stats::{Counters, StatsSnapshot};
@@ -56,15 +58,42 @@ pub type OpenHook = Arc<dyn Fn(&Peer) + Send + Sync>;
 /// Called when a connection closed, with how it closed.
 pub type CloseHook = Arc<dyn Fn(&Peer, &CloseInfo) + Send + Sync>;
 
+/// Default of [`ServerBuilder::max_connections`].
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Most refusals of connections over a limit answered at once; past that a refused TCP
+/// connection is dropped without an answer (a flood must not turn into a pile of tasks).
+const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+
+/// Pause of the accept loop after a failed accept (EMFILE and the like), so that it does not
+/// spin while the condition lasts.
+const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Builds a [`Server`].
-#[derive(Default)]
 pub struct ServerBuilder {
     config: Config,
+    max_connections: usize,
+    max_connections_per_ip: Option<usize>,
     services: Vec<Arc<dyn Service>>,
     accept: Option<AcceptHook>,
     on_open: Option<OpenHook>,
     on_close: Option<CloseHook>,
     observer: Option<Observer>,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            config: Config::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: None,
+            services: Vec::new(),
+            accept: None,
+            on_open: None,
+            on_close: None,
+            observer: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -79,6 +108,21 @@ impl ServerBuilder {
     /// Limits and timing of every connection.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Most connections at once, counted from TCP accept (so handshakes in progress count) to
+    /// close (default 10,000). Past it a new connection is answered with HTTP 503 and closed.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Most connections at once from one IP address (default: no limit of its own, since many
+    /// clients can share an address behind NAT). Past it: HTTP 503, as for
+    /// [`max_connections`](Self::max_connections).
+    pub fn max_connections_per_ip(mut self, n: Option<usize>) -> Self {
+        self.max_connections_per_ip = n;
         self
     }
 
@@ -137,6 +181,10 @@ impl ServerBuilder {
             observer: self.observer,
             shutting_down: AtomicBool::new(false),
             accept_task: Mutex::new(None),
+            slots: Mutex::default(),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            refusals: AtomicUsize::new(0),
         });
         let task = tokio::spawn(accept_loop(Arc::downgrade(&inner), listener));
         *inner.accept_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
@@ -159,6 +207,97 @@ struct ServerInner {
     observer: Option<Observer>,
     shutting_down: AtomicBool,
     accept_task: Mutex<Option<JoinHandle<()>>>,
+    /// Connections held, in all and per address.
+    slots: Mutex<Slots>,
+    max_connections: usize,
+    max_connections_per_ip: Option<usize>,
+    /// Refusals being answered right now.
+    refusals: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Slots {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One connection's place under the server's limits, from TCP accept until the connection is
+/// finished; given back when dropped.
+struct Slot {
+    server: Weak<ServerInner>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.upgrade() {
+            let mut slots = lock(&server.slots);
+            slots.total -= 1;
+            if let Some(n) = slots.per_ip.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    slots.per_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+impl ServerInner {
+    /// Takes a place for a connection from `ip`, or says which limit is reached.
+    fn take_slot(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, &'static str> {
+        let mut slots = lock(&self.slots);
+        if slots.total >= self.max_connections {
+            return Err("too many connections");
+        }
+        let of_ip = slots.per_ip.get(&ip).copied().unwrap_or(0);
+        if self.max_connections_per_ip.is_some_and(|max| of_ip >= max) {
+            return Err("too many connections from this address");
+        }
+        slots.total += 1;
+        *slots.per_ip.entry(ip).or_insert(0) += 1;
+        Ok(Slot {
+            server: Arc::downgrade(self),
+            ip,
+        })
+    }
+
+    /// Answers a connection over a limit with HTTP 503 (after reading its request, so the
+    /// answer is not lost to a reset) and closes it; all within one second.
+    fn refuse(self: &Arc<Self>, mut tcp: TcpStream, why: &'static str) {
+        self.stats
+            .connections_refused
+            .fetch_add(1, Ordering::Relaxed);
+        if self.refusals.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSALS_IN_FLIGHT {
+            self.refusals.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let server = self.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let answer = async {
+                // Read the request (up to 4 KiB) before answering.
+                let mut request = Vec::with_capacity(512);
+                let mut buf = [0u8; 512];
+                while request.len() < 4096 && !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = tcp.read(&mut buf).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                let response = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\
+                     Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{why}",
+                    why.len()
+                );
+                tcp.write_all(response.as_bytes()).await?;
+                tcp.shutdown().await
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), answer).await;
+            server.refusals.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
 }
 
 /// A wsp server: accepts connections, serves its services on each (a registry shared by all
@@ -192,15 +331,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 async fn accept_loop(server: Weak<ServerInner>, listener: TcpListener) {
     loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
+        let accepted = listener.accept().await;
         let Some(inner) = server.upgrade() else {
             return;
         };
+        let (tcp, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                inner.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "accepting a connection failed");
+                drop(inner);
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        let slot = match inner.take_slot(addr.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                inner.refuse(tcp, why);
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
         tokio::spawn(async move {
-            if let Err(e) = inner.handshake(tcp).await {
+            if let Err(e) = inner.handshake(tcp, slot).await {
                 tracing::debug!(error = %e, "websocket handshake failed");
             }
         });
@@ -234,7 +388,7 @@ fn negotiate(req: &Request) -> Result<Option<Codec>, Reject> {
 impl ServerInner {
     // The callback's error type is imposed by tungstenite.
     #[allow(clippy::result_large_err)]
-    async fn handshake(self: Arc<Self>, tcp: TcpStream) -> Result<(), WsError> {
+    async fn handshake(self: Arc<Self>, tcp: TcpStream, slot: Slot) -> Result<(), WsError> {
         if self.shutting_down.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -256,18 +410,25 @@ impl ServerInner {
             Ok(resp)
         };
         let ws_config = self.config.websocket_config();
-        let accept =
-            tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(ws_config));
+        let (io, clock) = GuardedIo::new(tcp, self.config.write_timeout);
+        let accept = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(ws_config));
         let ws = match tokio::time::timeout(self.config.handshake_timeout, accept).await {
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
         let (codec, data) = decision.expect("the callback ran for a completed handshake");
-        self.attach(ws, codec, data);
+        self.attach(ws, codec, data, Some(slot), Some(clock));
         Ok(())
     }
 
-    fn attach<S>(self: &Arc<Self>, ws: S, codec: Codec, data: Option<ConnData>) -> Peer
+    fn attach<S>(
+        self: &Arc<Self>,
+        ws: S,
+        codec: Codec,
+        data: Option<ConnData>,
+        slot: Option<Slot>,
+        message_clock: Option<Arc<MessageClock>>,
+    ) -> Peer
     where
         S: Stream<Item = Result<Message, WsError>>
             + Sink<Message, Error = WsError>
@@ -278,6 +439,8 @@ impl ServerInner {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let weak = Arc::downgrade(self);
         let on_close: conn::OnClose = Box::new(move |conn, info| {
+            // The connection's place under the limits is free once it is finished.
+            drop(slot);
             if let Some(server) = weak.upgrade() {
                 server.remove(conn.id);
                 if let Some(h) = &server.on_close {
@@ -294,6 +457,7 @@ impl ServerInner {
             data,
             observer: self.observer.clone(),
             on_close: Some(on_close),
+            message_clock,
         };
         let conn = conn::start(ws, setup);
         {
@@ -309,7 +473,9 @@ impl ServerInner {
                 .initiate_close(code::GOING_AWAY, "server shutting down");
         }
         if let Some(h) = &self.on_open {
-            h(&peer);
+            if std::panic::catch_unwind(AssertUnwindSafe(|| h(&peer))).is_err() {
+                tracing::error!(conn = id, "an open hook panicked");
+            }
         }
         peer
     }
@@ -347,7 +513,7 @@ impl Server {
             + Unpin
             + 'static,
     {
-        self.inner.attach(ws, codec, data)
+        self.inner.attach(ws, codec, data, None, None)
     }
 
     /// Adds (or replaces) a service on all connections, current and future.

@@ -76,6 +76,10 @@ counters! {
     connections_opened,
     /// Connections currently open.
     connections_open,
+    /// Connections refused because a connection limit was reached (server only).
+    connections_refused,
+    /// Failed accepts of the listening socket, e.g. out of file descriptors (server only).
+    accept_errors,
 }
 
 /// Counters of one connection, also feeding its server's or client's counters.

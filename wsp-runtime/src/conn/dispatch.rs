@@ -8,6 +8,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::Semaphore;
@@ -15,14 +16,17 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{ConnInner, IncomingEntry, lock};
+use crate::close::code;
 use crate::codec::Payload;
 use crate::context::CallContext;
 use crate::error::{ErrorCode, ServiceError};
 use crate::frame;
+use crate::frame::FrameError;
 use crate::service::{CallKind, Encoded, Handler, Observed, Request};
 
 impl ConnInner {
-    /// Handles one incoming CALL, STREAM or NOTIFY.
+    /// Handles one incoming CALL, STREAM or NOTIFY. Fails only for a call id that is already
+    /// in flight (PROTOCOL §2.3), which closes the connection.
     pub(super) async fn dispatch(
         self: &Arc<Self>,
         kind: CallKind,
@@ -31,24 +35,35 @@ impl ConnInner {
         deadline: Option<u32>,
         credit: u32,
         args: Bytes,
-    ) {
+    ) -> Result<(), FrameError> {
+        let answer = kind != CallKind::Notify;
+        // Only handlers that did not finish at once are in the table; while none runs (the
+        // common case) there is nothing to look up.
+        if answer && self.incoming_len() > 0 && lock(&self.incoming).contains_key(&id) {
+            return Err(FrameError {
+                close_code: code::PROTOCOL_ERROR,
+                reason: format!("call id {id} already in flight"),
+            });
+        }
         let payload = Payload::new(self.codec, args, self.config.max_depth);
         if let Some(obs) = &self.observer {
-            obs(&Observed {
+            let seen = Observed {
                 connection_id: self.id,
                 kind,
                 method,
                 args: &payload,
-            });
+            };
+            if std::panic::catch_unwind(AssertUnwindSafe(|| obs(&seen))).is_err() {
+                tracing::error!(conn = self.id, "an observer hook panicked");
+            }
         }
-        let answer = kind != CallKind::Notify;
         if answer && self.incoming_len() >= self.config.max_incoming_calls {
             self.send_error(
                 id,
                 ServiceError::new(ErrorCode::Overloaded, "too many calls in flight"),
             )
             .await;
-            return;
+            return Ok(());
         }
         let now = Instant::now();
         let deadline = if answer {
@@ -62,10 +77,11 @@ impl ConnInner {
                 ServiceError::new(ErrorCode::DeadlineExceeded, "deadline exceeded"),
             )
             .await;
-            return;
+            return Ok(());
         }
-        let found = method
-            .rsplit_once('/')
+        let found = (method.len() <= self.config.max_method_len)
+            .then(|| method.rsplit_once('/'))
+            .flatten()
             .and_then(|(s, m)| Some((self.lookup(s)?, m)));
         let Some((svc, name)) = found else {
             if answer {
@@ -74,7 +90,7 @@ impl ConnInner {
             } else {
                 self.stats.add(|c| &c.invalid_frames, 1);
             }
-            return;
+            return Ok(());
         };
         let ctx = CallContext::new(self.clone(), id, deadline);
         let req = Request {
@@ -100,7 +116,8 @@ impl ConnInner {
                 .await;
                 let r = match first {
                     Ok(Poll::Pending) => {
-                        return self.spawn_handler(id, ctx, Work::Unary(fut), method);
+                        self.spawn_handler(id, ctx, Work::Unary(fut), method);
+                        return Ok(());
                     }
                     Ok(Poll::Ready(r)) => Ok(r),
                     Err(_) => Err(()),
@@ -114,17 +131,8 @@ impl ConnInner {
             (Handler::Stream(s), CallKind::Stream) => {
                 self.spawn_handler(id, ctx, Work::Stream(s, credit), method)
             }
-            (Handler::Notify(f), CallKind::Notify) => {
-                if let Some(f) = f {
-                    let span = tracing::debug_span!("wsp.notify", conn = self.id, method);
-                    tokio::spawn(
-                        AssertUnwindSafe(f)
-                            .catch_unwind()
-                            .map(|_| ())
-                            .instrument(span),
-                    );
-                }
-            }
+            (Handler::Notify(Some(f)), CallKind::Notify) => self.run_notify(f, method).await,
+            (Handler::Notify(None), CallKind::Notify) => {}
             (_, CallKind::Notify) => self.stats.add(|c| &c.invalid_frames, 1),
             (Handler::Error(e), _) => self.send_error(id, e).await,
             _ => {
@@ -132,6 +140,58 @@ impl ConnInner {
                     .await
             }
         }
+        Ok(())
+    }
+
+    /// Runs a notification handler: at once if it finishes at its first poll, else as a task
+    /// once one of the connection's notification permits is free. Waiting for a permit stops
+    /// the reader, so a flood of notifications slows the peer down (TCP back-pressure) instead
+    /// of growing memory. The task ends with the connection, like a call's handler.
+    async fn run_notify(self: &Arc<Self>, mut fut: BoxFuture<'static, ()>, method: &str) {
+        let first = std::future::poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                fut.as_mut().poll(cx)
+            })))
+        })
+        .await;
+        if !matches!(first, Ok(Poll::Pending)) {
+            if first.is_err() {
+                tracing::error!(method, "a notification handler panicked");
+            }
+            return;
+        }
+        // The wait gives way to a close (the application's, or a protocol error's) and lasts
+        // at most the dead-peer timeout: while it lasts nothing is read, not even the peer's
+        // going away.
+        let mut close_req = self.close_req.subscribe();
+        let permit = tokio::select! {
+            p = self.notify_permits.acquire() => p,
+            _ = close_req.wait_for(Option::is_some) => return,
+            () = tokio::time::sleep(self.config.dead_peer_timeout) => {
+                self.initiate_close(
+                    code::KEEPALIVE_TIMEOUT,
+                    "notification handlers did not finish within the dead-peer timeout",
+                );
+                return;
+            }
+        };
+        let Ok(permit) = permit else { return };
+        permit.forget();
+        let conn = self.clone();
+        let span = tracing::debug_span!("wsp.notify", conn = self.id, method);
+        tokio::spawn(
+            async move {
+                let _permit = NotifyPermit(&conn);
+                let run = AssertUnwindSafe(fut).catch_unwind();
+                tokio::select! {
+                    r = run => if r.is_err() {
+                        tracing::error!("a notification handler panicked");
+                    },
+                    _ = conn.wait_closed() => {}
+                }
+            }
+            .instrument(span),
+        );
     }
 
     fn spawn_handler(self: &Arc<Self>, id: u32, ctx: CallContext, work: Work, method: &str) {
@@ -177,6 +237,7 @@ impl ConnInner {
         .instrument(span);
         let mut incoming = lock(&self.incoming);
         let handle = tokio::spawn(task);
+        // `dispatch` refused a duplicate id, so nothing is displaced here.
         incoming.insert(
             id,
             IncomingEntry {
@@ -185,8 +246,9 @@ impl ConnInner {
                 credit,
             },
         );
-        drop(incoming);
+        // Counted under the lock, so the task's own decrement cannot come first.
         self.stats.add(|c| &c.incoming_in_flight, 1);
+        drop(incoming);
     }
 
     /// The frame answering a unary call, and whether it is an ERROR.
@@ -263,6 +325,15 @@ impl ConnInner {
             let room = (u32::MAX as usize).saturating_sub(sem.available_permits());
             sem.add_permits((n as usize).min(room));
         }
+    }
+}
+
+/// Gives a notification permit back when its handler ends, however it ends.
+struct NotifyPermit<'a>(&'a ConnInner);
+
+impl Drop for NotifyPermit<'_> {
+    fn drop(&mut self) {
+        self.0.notify_permits.add_permits(1);
     }
 }
 
