@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-/// Default of [`Config::read_buffer_size`]: small frames are the common case (see
-/// `BENCHMARKS.md`: zero-filling tungstenite's 128 KiB default before each read took a tenth of
-/// a small call's CPU time).
-const DEFAULT_READ_BUFFER: usize = 16 << 10;
+/// Default of [`Config::read_buffer_size`]: every connection holds this much for its whole life,
+/// so it is small; the socket itself is read up to 64 KiB at a time whatever it is (see
+/// `guarded_io.rs`). Zero-filling tungstenite's 128 KiB default before each read also took a
+/// tenth of a small call's CPU time (`BENCHMARKS.md`).
+const DEFAULT_READ_BUFFER: usize = 1 << 10;
 
 /// Smallest [`Config::read_buffer_size`] accepted.
 const MIN_READ_BUFFER: usize = 256;
@@ -138,10 +139,12 @@ impl Config {
         self
     }
 
-    /// Most bytes read from the socket at once (default 16 KiB; tungstenite's own default is
-    /// 128 KiB). tungstenite zero-fills this much of its read buffer before every read attempt,
-    /// including the ones that find nothing to read, so a large value costs small messages time;
-    /// a larger one saves read calls for messages of many megabytes.
+    /// Size of tungstenite's read buffer, which each connection holds for its whole life
+    /// (default 1 KiB; tungstenite's own default is 128 KiB). On connections the runtime opens
+    /// or accepts, the socket is read up to 64 KiB at a time into a buffer shared by the
+    /// connections of a thread, and this buffer is filled from there, so a small value costs no
+    /// extra system calls. On streams handed to [`Peer::from_stream`](crate::Peer::from_stream)
+    /// or [`Server::attach`](crate::Server::attach) it is the most read from the socket at once.
     pub fn read_buffer_size(mut self, bytes: usize) -> Self {
         self.read_buffer_size = bytes.max(MIN_READ_BUFFER);
         self

@@ -29,6 +29,9 @@ use crate::service::{CallKind, Observer, Registry, Service};
 use crate::stats::{Counters, StatsHandle};
 
 mod dispatch;
+mod send_queue;
+
+use send_queue::{SendQueue, TrySendError};
 
 /// Most frames fed to the socket before one flush.
 const MAX_BATCH: usize = 256;
@@ -106,7 +109,7 @@ pub(crate) struct ConnInner {
     pub(crate) id: u64,
     pub(crate) codec: Codec,
     pub(crate) config: Arc<Config>,
-    tx: mpsc::Sender<Message>,
+    queue: SendQueue,
     /// Frames handed to the writer task and not yet fed into the socket: raised before a frame
     /// enters the queue, lowered by the writer under the socket lock once it fed them. A direct
     /// write (which skips the queue) happens only while this is 0, checked under the same lock,
@@ -156,7 +159,7 @@ where
         + Unpin
         + 'static,
 {
-    let (tx, rx) = mpsc::channel(setup.config.send_queue);
+    let queue = SendQueue::new(setup.config.send_queue);
     let notify_permits = Semaphore::new(setup.config.max_incoming_notifications);
     let (sink, stream) = ws.split();
     let conn = Arc::new(ConnInner {
@@ -165,7 +168,7 @@ where
         id: setup.id,
         codec: setup.codec,
         config: setup.config,
-        tx,
+        queue,
         queued: AtomicUsize::new(0),
         close_req: watch::channel(None).0,
         close_sent: Notify::new(),
@@ -195,7 +198,7 @@ where
     let (stop_tx, stop_rx) = oneshot::channel();
     // Subscribed before the connection is handed out, so no close request can be missed.
     let (writer_close, reader_close) = (conn.close_req.subscribe(), conn.close_req.subscribe());
-    tokio::spawn(writer(conn.clone(), rx, writer_close, stop_rx));
+    tokio::spawn(writer(conn.clone(), writer_close, stop_rx));
     let c = conn.clone();
     tokio::spawn(async move {
         let read = AssertUnwindSafe(reader(c.clone(), stream, reader_close, stop_tx));
@@ -310,7 +313,7 @@ impl ConnInner {
     #[inline]
     pub(crate) async fn send(&self, frame: Vec<u8>) -> Result<(), CallError> {
         self.queued.fetch_add(1, Ordering::AcqRel);
-        let sent = self.tx.send(frame::message(self.codec, frame)).await;
+        let sent = self.queue.send(frame::message(self.codec, frame)).await;
         sent.map_err(|_| {
             self.queued.fetch_sub(1, Ordering::AcqRel);
             self.closed_error()
@@ -388,7 +391,7 @@ impl ConnInner {
     /// Queues a frame without waiting; returns `false` when the queue is full or closed.
     pub(crate) fn try_send_message(&self, msg: Message) -> bool {
         self.queued.fetch_add(1, Ordering::AcqRel);
-        let sent = self.tx.try_send(msg).is_ok();
+        let sent = self.queue.try_send(msg).is_ok();
         if !sent {
             self.queued.fetch_sub(1, Ordering::AcqRel);
         }
@@ -399,26 +402,24 @@ impl ConnInner {
     /// the queue is full.
     pub(crate) fn send_soon(self: &Arc<Self>, frame: Vec<u8>) {
         self.queued.fetch_add(1, Ordering::AcqRel);
-        match self.tx.try_send(frame::message(self.codec, frame)) {
+        match self.queue.try_send(frame::message(self.codec, frame)) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(TrySendError::Closed) => {
                 self.queued.fetch_sub(1, Ordering::AcqRel);
             }
-            Err(mpsc::error::TrySendError::Full(msg)) => {
-                match tokio::runtime::Handle::try_current() {
-                    Ok(rt) => {
-                        let conn = Arc::clone(self);
-                        rt.spawn(async move {
-                            if conn.tx.send(msg).await.is_err() {
-                                conn.queued.fetch_sub(1, Ordering::AcqRel);
-                            }
-                        });
-                    }
-                    Err(_) => {
-                        self.queued.fetch_sub(1, Ordering::AcqRel);
-                    }
+            Err(TrySendError::Full(msg)) => match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let conn = Arc::clone(self);
+                    rt.spawn(async move {
+                        if conn.queue.send(msg).await.is_err() {
+                            conn.queued.fetch_sub(1, Ordering::AcqRel);
+                        }
+                    });
                 }
-            }
+                Err(_) => {
+                    self.queued.fetch_sub(1, Ordering::AcqRel);
+                }
+            },
         }
     }
 
@@ -653,6 +654,7 @@ impl ConnInner {
             return;
         }
         self.closing.store(true, Ordering::Release);
+        self.queue.close();
         let err = self.closed_error();
         let pending = {
             let mut p = lock(&self.pending);
@@ -709,7 +711,6 @@ type BoxSink = Pin<Box<dyn Sink<Message, Error = WsError> + Send>>;
 
 async fn writer(
     conn: Arc<ConnInner>,
-    mut rx: mpsc::Receiver<Message>,
     mut close_rx: watch::Receiver<Option<CloseInfo>>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -720,7 +721,10 @@ async fn writer(
     let failed: Option<WsError> = loop {
         tokio::select! {
             biased;
-            _ = &mut stop => return,
+            _ = &mut stop => {
+                conn.queue.close();
+                return;
+            }
             _ = close_rx.changed() => {
                 let info = close_rx.borrow().clone();
                 if let Some(info) = info {
@@ -741,14 +745,14 @@ async fn writer(
                 }
                 conn.stats.add(|c| &c.frames_sent, 1);
             }
-            m = rx.recv() => {
+            m = conn.queue.recv() => {
                 let Some(m) = m else { break None };
                 let mut guard = conn.sink.lock().await;
                 let Some(sink) = guard.as_mut() else { break None };
                 let (mut frames, mut bytes) = (1u64, message_len(&m) as u64);
                 let mut fed = sink.feed(m).await;
                 while fed.is_ok() && (frames as usize) < MAX_BATCH {
-                    let Ok(m) = rx.try_recv() else { break };
+                    let Some(m) = conn.queue.try_recv() else { break };
                     frames += 1;
                     bytes += message_len(&m) as u64;
                     fed = sink.feed(m).await;
@@ -767,9 +771,9 @@ async fn writer(
             }
         }
     };
-    // Frames still queued can no longer be written: dropping the queue fails every sender
+    // Frames still queued can no longer be written: closing the queue fails every sender
     // waiting for room in it (a handler's reply, the reader's error frame) at once.
-    drop(rx);
+    conn.queue.close();
     if let Some(e) = &failed {
         conn.on_write_error(e);
     }

@@ -13,6 +13,11 @@
 //!
 //! A write stall is an `io::Error` carrying [`Stall::Write`], which the connection turns into
 //! close code 4003.
+//!
+//! It also reads ahead: the socket is read into a per-thread scratch buffer, and only what the
+//! caller's buffer cannot take is kept, until taken. tungstenite's own read buffer, which every
+//! connection holds for its whole life, can then be small (`Config::read_buffer_size`) without
+//! costing large messages a system call per buffer-full.
 
 use std::fmt;
 use std::io;
@@ -86,6 +91,11 @@ pub(crate) struct GuardedIo<S> {
     write_failed: bool,
     frames: FrameTracker,
     clock: Arc<MessageClock>,
+    /// Bytes read from the socket beyond what the caller's buffer took, and how many of them
+    /// were handed on since; allocated only while there are some, so an idle connection holds
+    /// no read buffer here.
+    rest: Option<Box<[u8]>>,
+    rest_at: usize,
 }
 
 /// When the message being received started, if one is in progress: written by [`GuardedIo`]
@@ -131,6 +141,8 @@ impl<S> GuardedIo<S> {
             write_failed: false,
             frames: FrameTracker::default(),
             clock: clock.clone(),
+            rest: None,
+            rest_at: 0,
         };
         (io, clock)
     }
@@ -180,19 +192,63 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-        let was_in_progress = this.frames.in_progress();
-        let finished = this.frames.feed(&buf.filled()[before..]);
-        if !this.frames.in_progress() {
+        // What an earlier read brought beyond the caller's buffer comes first.
+        if let Some(rest) = &mut this.rest {
+            let n = (rest.len() - this.rest_at).min(buf.remaining());
+            buf.put_slice(&rest[this.rest_at..this.rest_at + n]);
+            this.rest_at += n;
+            if this.rest_at == rest.len() {
+                this.rest = None;
+                this.rest_at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if buf.remaining() >= SCRATCH_LEN {
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            this.observe(&buf.filled()[before..]);
+            return Poll::Ready(Ok(()));
+        }
+        // Read as much as the socket has into this thread's scratch buffer, hand the caller
+        // what fits and keep the rest: one system call for many frames, or for 64 KiB of a
+        // large one, whatever the caller's (small) buffer.
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut into = ReadBuf::new(scratch);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut into))?;
+            let got = into.filled();
+            this.observe(got);
+            let n = got.len().min(buf.remaining());
+            buf.put_slice(&got[..n]);
+            if n < got.len() {
+                this.rest = Some(got[n..].into());
+            }
+            Poll::Ready(Ok(()))
+        })
+    }
+}
+
+/// Size of the per-thread buffer sockets are read into.
+const SCRATCH_LEN: usize = 64 << 10;
+
+thread_local! {
+    /// Shared by every connection polled on this thread: a read only uses it within one call.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; SCRATCH_LEN].into_boxed_slice());
+}
+
+impl<S> GuardedIo<S> {
+    /// Follows the bytes read for the message clock.
+    fn observe(&mut self, bytes: &[u8]) {
+        let was_in_progress = self.frames.in_progress();
+        let finished = self.frames.feed(bytes);
+        if !self.frames.in_progress() {
             if was_in_progress {
-                this.clock.set(None);
+                self.clock.set(None);
             }
         } else if finished || !was_in_progress {
             // A new message started in these bytes.
-            this.clock.set(Some(Instant::now()));
+            self.clock.set(Some(Instant::now()));
         }
-        Poll::Ready(Ok(()))
     }
 }
 
@@ -231,7 +287,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for GuardedIo<S> {
 /// Follows the WebSocket frames in the bytes read (RFC 6455 §5.2), after the HTTP handshake,
 /// only as far as needed to know whether a message is in progress. Validation is tungstenite's.
 #[derive(Debug, Default)]
-struct FrameTracker {
+pub(crate) struct FrameTracker {
     phase: Phase,
     /// Header bytes gathered so far (a header is at most 14 bytes).
     header: [u8; 14],
@@ -260,13 +316,13 @@ impl Default for Phase {
 
 impl FrameTracker {
     /// Whether a frame or a data message is partly received.
-    fn in_progress(&self) -> bool {
+    pub(crate) fn in_progress(&self) -> bool {
         self.data_open || !matches!(self.phase, Phase::Header(0) | Phase::Http(_))
     }
 
     /// Follows `bytes`; returns whether a message finished in them (a data message's final
     /// frame, or a control frame outside a data message).
-    fn feed(&mut self, mut bytes: &[u8]) -> bool {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> bool {
         let mut finished = false;
         while !bytes.is_empty() {
             match self.phase {

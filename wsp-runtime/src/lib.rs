@@ -70,6 +70,9 @@ mod conn;
 mod context;
 mod error;
 mod frame;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guarded_io;
 mod macros;
 mod peer;
