@@ -4,7 +4,8 @@
 //! connection: the growth of the server's resident set (`VmRSS`) and of its live heap bytes
 //! (a counting allocator), each between before the first and after the last connection.
 //!
-//! Run with `cargo bench -p wsp-bench --bench idle` (`WSP_IDLE_CONNECTIONS` sets the count).
+//! Run with `cargo bench -p wsp-bench --bench idle` (`WSP_IDLE_CONNECTIONS` sets the count,
+//! `WSP_IDLE_READ_BUFFER` the server's `Config::read_buffer_size`).
 //! The clients are raw sockets doing the upgrade by hand, so that they cost the measured
 //! process nothing and need nothing of wsp.
 
@@ -49,14 +50,19 @@ fn live_heap() -> i64 {
     s.bytes_allocated as i64 - s.bytes_deallocated as i64
 }
 
-/// The child: serves, prints its port, then answers each line on stdin with
-/// `<rss> <live heap> <connections open>`; exits when stdin closes.
-fn serve() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// Two workers, as in the round-trip benchmark.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+/// The child: serves, prints its port, then answers each line on stdin with
+/// `<rss> <live heap> <connections open>`; exits when stdin closes.
+fn serve() {
+    let rt = runtime();
     rt.block_on(async {
         let mut config = wsp_runtime::Config::default();
         if let Some(n) = std::env::var("WSP_IDLE_READ_BUFFER")
@@ -153,11 +159,7 @@ fn measure() {
         )
     };
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         // One connection first, so that what every server allocates once is not counted.
         let warm = open(port).await;

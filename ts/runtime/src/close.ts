@@ -13,6 +13,13 @@ export const CloseCode = {
   UNSUPPORTED_VERSION: 4000,
   HANDSHAKE_TIMEOUT: 4001,
   KEEPALIVE_TIMEOUT: 4002,
+  /**
+   * Sending made no progress within the write timeout, or the send queue grew past its limit: the
+   * peer does not read. Mostly reported locally: such a peer usually cannot read the close frame.
+   */
+  WRITE_TIMEOUT: 4003,
+  /** A WebSocket message (fragmented, or one frame trickled in) was not complete in time. */
+  MESSAGE_TIMEOUT: 4004,
 } as const;
 
 /** The most a close reason may take in UTF-8 (RFC 6455: 125-byte control payload − 2-byte code). */

@@ -6,6 +6,7 @@
 import type { Caller } from './caller.js';
 import type { Peer } from './peer.js';
 import { ApplicationError, RpcError } from './errors.js';
+import { DECODE_ERROR_ECHO_CHARS, peerText } from './peer-text.js';
 import type { CallContext, MethodDef, ServiceHandlers } from './services.js';
 
 /**
@@ -41,14 +42,15 @@ export function typedContext<P>(ctx: CallContext, peer: (caller: Caller) => P): 
 
 /**
  * Decodes a handler's arguments; a value of the wrong shape (the converters throw TypeError)
- * becomes INVALID_ARGUMENTS for the caller.
+ * becomes INVALID_ARGUMENTS for the caller. The message may quote the peer's value (a map key),
+ * so only a short, printable prefix of it goes back (PROTOCOL.md §8).
  */
 export function decodeArgs<A>(decode: () => A): A {
   try {
     return decode();
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) {
-      throw new RpcError('INVALID_ARGUMENTS', `invalid arguments: ${e.message}`, { cause: e });
+      throw new RpcError('INVALID_ARGUMENTS', `invalid arguments: ${peerText(e.message, DECODE_ERROR_ECHO_CHARS)}`, { cause: e });
     }
     throw e;
   }

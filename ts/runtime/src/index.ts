@@ -37,6 +37,7 @@ export {
 export { type CodecKind, type Codec, SUBPROTOCOL, createCodec, codecForSubprotocol, DecodeFailure } from './codec.js';
 export { FrameType, PROTOCOL_VERSION, parseFrame, MalformedFrame, type Frame } from './frames.js';
 export { CloseCode, MAX_CLOSE_REASON_BYTES, shortenCloseReason, browserCloseCode, normalizeCloseCode } from './close.js';
+export { peerText, sanitizeMethodName, METHOD_ECHO_CHARS, DECODE_ERROR_ECHO_CHARS } from './peer-text.js';
 export { bytesToBase64, base64ToBytes } from './base64.js';
 export { type Stats } from './stats.js';
 export { type WebSocketLike, type WebSocketConstructorLike, ReadyState } from './socket.js';

@@ -10,10 +10,23 @@ import { type Codec, type CodecKind, DecodeFailure, codecForSubprotocol, createC
 import { CloseError, RpcError, type WspError } from './errors.js';
 import { type Frame, FrameType, MalformedFrame, PROTOCOL_VERSION, parseFrame } from './frames.js';
 import { IncomingCalls } from './incoming.js';
-import { type CallContext, ServiceRegistry, type ServiceHandlers } from './services.js';
+import { methodTooLong, unknownMethodMessage } from './peer-text.js';
+import { IncomingNotifications } from './notifications.js';
+import { ReadGate } from './read-gate.js';
+import { type CallContext, type NotifyHandler, ServiceRegistry, type ServiceHandlers } from './services.js';
 import { type Stats, StatsCounter, utf8Length } from './stats.js';
 import { OutgoingCalls, unencodable } from './outgoing.js';
-import { type CloseEventLike, type MessageEventLike, ReadyState, type WebSocketLike, messageData, pingCapable } from './socket.js';
+import {
+  type CloseEventLike,
+  type MessageEventLike,
+  ReadyState,
+  type WebSocketLike,
+  messageData,
+  pausable,
+  pingCapable,
+  terminator,
+} from './socket.js';
+import { WriteWatch } from './write-watch.js';
 
 export interface PeerLimits {
   /** Largest message accepted, in bytes; larger closes with 1009. Default 16 MiB. */
@@ -28,6 +41,35 @@ export interface PeerLimits {
   keepAliveIntervalMs: number;
   /** Close with 4002 when nothing was received for this long (needs ping support); 0 disables. Default 60 s. */
   deadPeerTimeoutMs: number;
+  /** Largest HELLO accepted from the peer (the whole message, in bytes); larger closes with 1009. Default 64 KiB. */
+  maxHelloSize: number;
+  /** Most services the peer's HELLO may list; more closes with 1009. Default 1024. */
+  maxHelloServices: number;
+  /**
+   * Longest method name looked up, in UTF-8 bytes; a longer CALL/STREAM gets UNKNOWN_METHOD, a
+   * longer NOTIFY is dropped (counted in invalidFrames). Default 256.
+   */
+  maxMethodLength: number;
+  /**
+   * The peer's notification handlers that may be running (not settled) at once. Beyond it a
+   * socket that can pause reading (`ws`) stops reading until one settles (nothing is lost); any
+   * other (a browser's) drops the notification and counts it in droppedNotifications. Default 256.
+   */
+  maxIncomingNotifications: number;
+  /**
+   * Close with 4003 when data queued for sending makes no progress for this long (the peer does
+   * not read); the socket is dropped without a close handshake where it can be (`ws`). 0 disables.
+   * Default 30 s.
+   */
+  writeTimeoutMs: number;
+  /** Close with 4003, like writeTimeoutMs, when more than this many bytes are queued for sending; 0 disables. Default 64 MiB. */
+  maxBufferedBytes: number;
+  /**
+   * Close with 4004 when a WebSocket message is not complete within this long of its first byte
+   * (a fragmented message left unfinished, a frame trickled in). Enforced by WspServer, which sees
+   * the raw frames; a Peer on another socket cannot. 0 disables. Default 60 s.
+   */
+  messageTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<PeerLimits> = {
@@ -37,6 +79,13 @@ export const DEFAULT_LIMITS: Readonly<PeerLimits> = {
   handshakeTimeoutMs: 10_000,
   keepAliveIntervalMs: 20_000,
   deadPeerTimeoutMs: 60_000,
+  maxHelloSize: 64 * 1024,
+  maxHelloServices: 1024,
+  maxMethodLength: 256,
+  maxIncomingNotifications: 256,
+  writeTimeoutMs: 30_000,
+  maxBufferedBytes: 64 * 1024 * 1024,
+  messageTimeoutMs: 60_000,
 };
 
 /** An incoming call or notification as the wildcard observer sees it. */
@@ -102,6 +151,10 @@ export class Peer implements Caller {
   private remoteHello: Record<string, string> | undefined;
   private readonly outgoing: OutgoingCalls;
   private readonly incoming: IncomingCalls;
+  private readonly notifications: IncomingNotifications;
+  /** Pauses reading while too many notifications run; undefined where the socket cannot pause. */
+  private readonly gate: ReadGate | undefined;
+  private readonly writeWatch: WriteWatch;
   private readonly counters = new StatsCounter();
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   private keepAliveTimer: ReturnType<typeof setInterval> | undefined;
@@ -152,6 +205,20 @@ export class Peer implements Caller {
       log: (e, what) => this.log(e, what),
       countSent: (kind) => this.counters.add(kind === 'reply' ? 'repliesSent' : 'errorsSent'),
     });
+    this.notifications = new IncomingNotifications(Math.max(1, this.limits.maxIncomingNotifications), {
+      log: (e, what) => this.log(e, what),
+      settled: () => this.notificationSettled(),
+    });
+    const pause = pausable(socket);
+    this.gate = pause === undefined ? undefined : new ReadGate(pause);
+    this.writeWatch = new WriteWatch(
+      socket,
+      this.limits,
+      () => this.counters.counters.bytesSent,
+      // Deferred: the send that breached the limit may be a call's, which is put in the call
+      // table only after it was sent; failing every call right now would miss it.
+      (reason) => queueMicrotask(() => this.beginClose(CloseCode.WRITE_TIMEOUT, reason, false, true)),
+    );
 
     // §8: the handshake timeout covers the WebSocket upgrade (when attached to a connecting
     // socket) and the peer's HELLO.
@@ -230,6 +297,15 @@ export class Peer implements Caller {
     return this.closed;
   }
 
+  /**
+   * Ends the connection because of a failure found below wsp by whoever owns the socket (the Node
+   * server's message assembly timeout, 4004): sends `code` like close(), but it counts as a lost
+   * connection, not an application close (calls fail with DISCONNECTED, `closed` rejects).
+   */
+  abort(code: number, reason: string): void {
+    this.beginClose(code, reason, false);
+  }
+
   // ---- internals: outgoing -------------------------------------------------------------------
 
   private codecKind(): CodecKind {
@@ -278,6 +354,8 @@ export class Peer implements Caller {
       this.keepAliveTimer = setInterval(() => {
         if (this.state !== 'open') return;
         const dead = this.limits.deadPeerTimeoutMs;
+        // Also while reading is paused for notifications (nothing is read then, pongs included):
+        // that back-pressure lasts at most the dead-peer timeout (§8).
         if (dead > 0 && Date.now() - this.lastReceived > dead) {
           this.beginClose(CloseCode.KEEPALIVE_TIMEOUT, 'keep-alive timeout', false);
           return;
@@ -294,14 +372,20 @@ export class Peer implements Caller {
   /** Encodes and sends one frame. Returns false if the link is not open; throws if unencodable. */
   private sendFrame(frame: unknown[]): boolean {
     if (this.state !== 'open' || this.socket.readyState !== ReadyState.OPEN || this.codecImpl === undefined) return false;
+    // Past a write limit the connection is as good as gone (its close follows in a microtask):
+    // whatever else this tick wants to send must not grow the queue further.
+    if (this.writeWatch.stalled) return false;
     const data = this.codecImpl.encode(frame);
     this.socket.send(data);
     this.counters.add('framesSent');
     this.counters.add('bytesSent', typeof data === 'string' ? utf8Length(data) : data.byteLength);
+    this.writeWatch.sent();
     return true;
   }
 
   private readonly onMessage = (event: unknown): void => {
+    // Reading is paused, but `ws` still delivers the rest of the chunk it was parsing.
+    if (this.gate?.isPaused === true) return this.gate.hold(() => this.onMessage(event));
     try {
       this.handleMessage((event as MessageEventLike).data);
     } catch (e) {
@@ -344,6 +428,10 @@ export class Peer implements Caller {
     this.counters.add('framesReceived');
     this.counters.add('bytesReceived', size);
     this.lastReceived = Date.now();
+    // The first message must be a HELLO; a huge one is refused before its services map is decoded.
+    if (this.remoteHello === undefined && size > this.limits.maxHelloSize) {
+      return this.protocolViolation(CloseCode.MESSAGE_TOO_BIG, 'HELLO too large');
+    }
     if (size > this.limits.maxMessageSize) return this.protocolViolation(CloseCode.MESSAGE_TOO_BIG, 'message too big');
     let frame: Frame;
     try {
@@ -359,6 +447,9 @@ export class Peer implements Caller {
       if (frame.type !== FrameType.HELLO) return this.protocolViolation(CloseCode.PROTOCOL_ERROR, 'first frame is not HELLO');
       if (frame.version !== PROTOCOL_VERSION) {
         return this.protocolViolation(CloseCode.UNSUPPORTED_VERSION, `unsupported protocol version ${frame.version}`);
+      }
+      if (Object.keys(frame.services).length > this.limits.maxHelloServices) {
+        return this.protocolViolation(CloseCode.MESSAGE_TOO_BIG, 'HELLO too large');
       }
       this.remoteHello = frame.services;
       if (this.handshakeTimer !== undefined) clearTimeout(this.handshakeTimer);
@@ -407,7 +498,7 @@ export class Peer implements Caller {
       if (this.sendFrame([FrameType.ERROR, frame.id, code, message, null])) this.counters.add('errorsSent');
     };
     if (def === undefined || def.kind !== (isStream ? 'stream' : 'unary')) {
-      return reject(1, `unknown method ${frame.method}`);
+      return reject(1, unknownMethodMessage(frame.method));
     }
     if (!Array.isArray(frame.args) || !depthWithin(frame.args, this.limits.maxDepth)) {
       return reject(2, Array.isArray(frame.args) ? 'arguments nested too deeply' : 'arguments are not an array');
@@ -429,24 +520,41 @@ export class Peer implements Caller {
     this.counters.add('notificationsReceived');
     this.observe('notify', frame.method, frame.args);
     const def = this.lookup(frame.method);
-    // §2.3: a NOTIFY is never answered; unknown methods and bad arguments are dropped and counted.
+    // §2.3: a NOTIFY is never answered; unknown (or over-long) methods and bad arguments are
+    // dropped and counted.
     if (def === undefined || def.kind !== 'notify' || !Array.isArray(frame.args) || !depthWithin(frame.args, this.limits.maxDepth)) {
       this.counters.add('invalidFrames');
       return;
     }
-    const ctx = this.context(frame.method, new AbortController().signal, undefined);
-    const args = frame.args as unknown[];
-    const handler = def.handler;
-    void (async () => {
-      try {
-        await handler(args, ctx);
-      } catch (e) {
-        this.log(e, `notification handler of ${frame.method} failed`);
-      }
-    })();
+    this.startNotification(def.handler, frame.method, frame.args as unknown[]);
   }
 
+  /** Runs a notification's handler, unless too many run already (§8). */
+  private startNotification(handler: NotifyHandler, method: string, args: unknown[]): void {
+    if (this.state !== 'open') return;
+    if (this.notifications.full) {
+      if (this.gate === undefined) {
+        // A socket that always reads: the only bound left is to drop.
+        this.counters.add('droppedNotifications');
+        return;
+      }
+      // Back-pressure: read nothing more until a handler settles; this notification goes first then.
+      this.gate.pause();
+      this.gate.hold(() => this.startNotification(handler, method, args), true);
+      return;
+    }
+    this.notifications.run(handler, args, (signal) => this.context(method, signal, undefined));
+  }
+
+  private notificationSettled(): void {
+    const gate = this.gate;
+    if (gate === undefined || !gate.isPaused || this.state !== 'open' || this.notifications.full) return;
+    gate.resume();
+  }
+
+  /** The handler of `method`; none for a name over the length limit, which is not even looked up. */
   private lookup(method: string): ReturnType<ServiceRegistry['lookup']> {
+    if (methodTooLong(method, this.limits.maxMethodLength)) return undefined;
     return this.services.lookup(method) ?? this.opts.sharedServices?.lookup(method);
   }
 
@@ -464,13 +572,29 @@ export class Peer implements Caller {
     }
   }
 
-  /** Starts closing: fails calls and aborts handlers now, then closes the socket. */
-  private beginClose(code: number, reason: string, byApplication: boolean): void {
+  /**
+   * Starts closing: fails calls and aborts handlers now, then closes the socket. With `terminate`
+   * (a peer that does not read, which could never complete a close handshake) the socket is
+   * dropped where it can be; `code` is then only what this side reports.
+   */
+  private beginClose(code: number, reason: string, byApplication: boolean, terminate = false): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     const short = shortenCloseReason(reason);
     this.localClose = { code, reason: short, byApplication };
     this.state = 'closing';
     this.failAll();
+    this.writeWatch.stop();
+    // The peer's close frame must still be read for the close handshake to finish.
+    this.gate?.release();
+    const drop = terminate ? terminator(this.socket) : undefined;
+    if (drop !== undefined) {
+      try {
+        drop();
+        return;
+      } catch (e) {
+        this.log(e, 'dropping the socket failed');
+      }
+    }
     try {
       this.socket.close(code, short);
     } catch {
@@ -491,9 +615,9 @@ export class Peer implements Caller {
         ? new RpcError('CLOSED', 'connection closed by the application', { method })
         : new RpcError('DISCONNECTED', 'connection lost', { method }),
     );
-    this.incoming.abortAll(
-      byApp ? new RpcError('CLOSED', 'connection closed') : new RpcError('DISCONNECTED', 'connection lost'),
-    );
+    const reason = byApp ? new RpcError('CLOSED', 'connection closed') : new RpcError('DISCONNECTED', 'connection lost');
+    this.incoming.abortAll(reason);
+    this.notifications.abortAll(reason);
   }
 
   /** The socket is closed: settle everything exactly once. */
@@ -503,6 +627,8 @@ export class Peer implements Caller {
     this.failAll();
     if (this.handshakeTimer !== undefined) clearTimeout(this.handshakeTimer);
     if (this.keepAliveTimer !== undefined) clearInterval(this.keepAliveTimer);
+    this.writeWatch.stop();
+    this.gate?.release();
     pingCapable(this.socket)?.off('pong', this.onPong);
     this.socket.removeEventListener('message', this.onMessage);
     this.socket.removeEventListener('open', this.onOpen);

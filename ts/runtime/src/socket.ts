@@ -49,6 +49,29 @@ export function pingCapable(socket: WebSocketLike): PingCapable | undefined {
     : undefined;
 }
 
+/**
+ * Optional Node-only capability (`ws`): stop and restart reading from the network. Used for
+ * back-pressure on the peer's notifications (§8); a browser WebSocket always reads.
+ */
+export interface Pausable {
+  pause(): void;
+  resume(): void;
+}
+
+export function pausable(socket: WebSocketLike): Pausable | undefined {
+  const s = socket as unknown as Partial<Record<'pause' | 'resume', unknown>>;
+  return typeof s.pause === 'function' && typeof s.resume === 'function' ? (socket as unknown as Pausable) : undefined;
+}
+
+/**
+ * Optional Node-only capability (`ws`): drop the connection without a close handshake, for a peer
+ * that does not read (it would never see our close frame, and close() would wait for its answer).
+ */
+export function terminator(socket: WebSocketLike): (() => void) | undefined {
+  const s = socket as unknown as { terminate?: unknown };
+  return typeof s.terminate === 'function' ? () => (socket as unknown as { terminate(): void }).terminate() : undefined;
+}
+
 /** The bytes or text of a message event, whatever binaryType the implementation used. */
 export function messageData(data: unknown): Uint8Array | string | undefined {
   if (typeof data === 'string') return data;

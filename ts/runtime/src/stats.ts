@@ -19,6 +19,11 @@ export interface Stats {
   errorsReceived: number;
   /** Frames that were malformed or could not be handled (incl. dropped NOTIFYs, §2.3). */
   invalidFrames: number;
+  /**
+   * Notifications dropped because too many of the peer's notification handlers were running and
+   * the socket cannot pause reading (a browser WebSocket); with `ws` reading pauses instead.
+   */
+  droppedNotifications: number;
   /** Successful reconnections of a client (0 for a single connection). */
   reconnects: number;
   /** Outgoing calls and streams waiting for their answer. */
@@ -51,6 +56,7 @@ export class StatsCounter {
     errorsSent: 0,
     errorsReceived: 0,
     invalidFrames: 0,
+    droppedNotifications: 0,
     reconnects: 0,
   };
   openedAt: number | undefined;

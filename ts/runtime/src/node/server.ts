@@ -4,7 +4,9 @@
  * Upgrades are handled by hand (ws in `noServer` mode) so that the accept hook can look at the
  * request path and headers, reject with an HTTP status, or attach per-connection data before any
  * WebSocket exists, and so that a client offering only unknown subprotocols gets HTTP 400 (§1),
- * which ws alone would not do.
+ * which ws alone would not do. The same early point enforces the connection caps (HTTP 503 before
+ * any WebSocket exists), and owning the raw socket lets the server watch message assembly, which
+ * ws does not expose (§8).
  */
 import { type IncomingMessage, STATUS_CODES, type Server as HttpServer, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +18,7 @@ import { CloseCode } from '../close.js';
 import { DEFAULT_LIMITS, Peer, type PeerOptions } from '../peer.js';
 import { ServiceRegistry, type ServiceHandlers } from '../services.js';
 import { type Stats, StatsCounter, addStats } from '../stats.js';
+import { watchMessageAssembly } from './message-timeout.js';
 import { WebSocket } from './websocket.js';
 
 /**
@@ -44,6 +47,16 @@ export interface ServerOptions extends Omit<PeerOptions, 'services' | 'sharedSer
   broadcastMaxBuffered?: number;
   /** How long close() waits for clients to answer the close frame before dropping them, ms. Default 2000. */
   closeTimeoutMs?: number;
+  /**
+   * Most connections at once, counted from the upgrade request until the socket closes (pending
+   * handshakes count too); more are refused with HTTP 503 before any WebSocket exists. Default 10000.
+   */
+  maxConnections?: number;
+  /**
+   * Most connections at once from one client address, likewise (HTTP 503). 0, the default, is
+   * unlimited: clients behind one NAT or proxy share an address.
+   */
+  maxConnectionsPerAddress?: number;
 }
 
 export class WspServer {
@@ -55,6 +68,9 @@ export class WspServer {
   private readonly wss: WsServer<typeof WebSocket>;
   private readonly peers = new Map<Peer, WebSocket>();
   private closing: Promise<void> | undefined;
+  /** Sockets counted against maxConnections (from upgrade request to close), in all and per address. */
+  private connectionCount = 0;
+  private readonly perAddress = new Map<string, number>();
   private pastStats: Stats = new StatsCounter().snapshot(0, 0);
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     void this.handleUpgrade(req, socket, head);
@@ -184,8 +200,12 @@ export class WspServer {
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // A peer that resets the TCP connection mid-upgrade must not crash the process.
     socket.on('error', () => undefined);
+    if (socket.destroyed) return;
+    if (this.closing !== undefined) return reject(socket, 503);
+    const release = this.admit(req, socket);
+    if (release === undefined) return reject(socket, 503, 'too many connections');
+    let upgraded = false;
     try {
-      if (this.closing !== undefined) return reject(socket, 503);
       const path = (req.url ?? '/').split('?')[0];
       if (this.options.path !== undefined && path !== this.options.path) return reject(socket, 404);
       const offered = (req.headers['sec-websocket-protocol'] ?? '')
@@ -213,18 +233,66 @@ export class WspServer {
       }
       if (this.closing !== undefined || socket.destroyed) return reject(socket, 503);
       this.wss.handleUpgrade(req, socket, head, (ws) => {
+        upgraded = true;
         ws.batchWritesOn(socket);
-        this.attach(ws, req, data);
+        const peer = this.attach(ws, req, data);
+        const timeout = this.options.limits?.messageTimeoutMs ?? DEFAULT_LIMITS.messageTimeoutMs;
+        if (peer !== undefined && timeout > 0) {
+          watchMessageAssembly(socket, timeout, () => peer.abort(CloseCode.MESSAGE_TIMEOUT, 'message assembly timeout'));
+        }
       });
     } catch (e) {
       this.log(e, 'upgrade failed');
       reject(socket, 500);
+    } finally {
+      // A refused request stops counting at once: a client that keeps its end of a refused
+      // socket open must not hold a place.
+      if (!upgraded) release();
     }
   }
 
-  private attach(ws: WebSocket, req: IncomingMessage, data: unknown): void {
-    const { port: _p, host: _h, server: _s, path: _pa, codecs: _c, accept: _a, onConnection, broadcastMaxBuffered: _b, closeTimeoutMs: _t, ...peerOptions } =
-      this.options;
+  /**
+   * Counts an upgrade request against the connection caps until its socket closes (or the returned
+   * release is called); undefined, and not counted, when a cap is reached.
+   */
+  private admit(req: IncomingMessage, socket: Duplex): (() => void) | undefined {
+    const max = this.options.maxConnections ?? 10_000;
+    const maxPerAddress = this.options.maxConnectionsPerAddress ?? 0;
+    const address = clientAddress(req);
+    const fromAddress = this.perAddress.get(address) ?? 0;
+    if (this.connectionCount >= max || (maxPerAddress > 0 && fromAddress >= maxPerAddress)) return undefined;
+    this.connectionCount++;
+    this.perAddress.set(address, fromAddress + 1);
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
+      socket.off('close', release);
+      this.connectionCount--;
+      const n = (this.perAddress.get(address) ?? 1) - 1;
+      // Only addresses with connections stay in the map: it cannot grow with past clients.
+      if (n > 0) this.perAddress.set(address, n);
+      else this.perAddress.delete(address);
+    };
+    socket.once('close', release);
+    return release;
+  }
+
+  private attach(ws: WebSocket, req: IncomingMessage, data: unknown): Peer | undefined {
+    const {
+      port: _p,
+      host: _h,
+      server: _s,
+      path: _pa,
+      codecs: _c,
+      accept: _a,
+      onConnection,
+      broadcastMaxBuffered: _b,
+      closeTimeoutMs: _t,
+      maxConnections: _m,
+      maxConnectionsPerAddress: _ma,
+      ...peerOptions
+    } = this.options;
     const peer: Peer = new Peer(ws, {
       ...peerOptions,
       sharedServices: this.services,
@@ -234,19 +302,26 @@ export class WspServer {
         this.peers.delete(peer);
       },
     });
-    if (!peer.isOpen) return; // e.g. closed at once for a bad subprotocol
+    if (!peer.isOpen) return undefined; // e.g. closed at once for a bad subprotocol
     this.peers.set(peer, ws);
     try {
       onConnection?.(peer, req);
     } catch (e) {
       this.log(e, 'onConnection failed');
     }
+    return peer;
   }
 
   private log(error: unknown, what: string): void {
     if (this.options.log !== undefined) this.options.log(error, what);
     else console.error(`wsp: ${what}:`, error);
   }
+}
+
+/** The client's IP address, with an IPv4-mapped IPv6 address written as plain IPv4. */
+function clientAddress(req: IncomingMessage): string {
+  const a = req.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
 }
 
 function reject(socket: Duplex, status: number, message?: string): void {
