@@ -13,14 +13,52 @@ use wsp_runtime::{
     ServiceError, Value,
 };
 
-#[tokio::test]
-async fn hundred_concurrent_calls_get_distinct_results() {
-    let server = math_server().await;
+/// `order.Order/add(i, n)` answers `i + n`, but only once all 100 calls have arrived, and then
+/// in reverse order of arrival: a caller that matched replies to calls by their order, not by
+/// id, would mix the results up.
+fn reversing_service() -> (FnService, Arc<Mutex<Vec<i64>>>) {
+    type Waiting = Vec<(i64, oneshot::Sender<()>)>;
+    let waiting: Arc<Mutex<Waiting>> = Arc::default();
+    let answered: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let order = answered.clone();
+    let svc = FnService::new("order.Order").unary("add", move |_, args| {
+        let (waiting, answered) = (waiting.clone(), answered.clone());
+        async move {
+            let i = args[0].as_i64().unwrap_or(0);
+            let n = args[1].as_i64().unwrap_or(0);
+            let (tx, rx) = oneshot::channel();
+            {
+                let mut w = waiting.lock().unwrap();
+                w.push((i, tx));
+                if w.len() == 100 {
+                    // The last one in releases everybody, last first.
+                    for (j, tx) in w.drain(..).rev() {
+                        answered.lock().unwrap().push(j);
+                        let _ = tx.send(());
+                    }
+                }
+            }
+            let _ = rx.await;
+            Ok(Value::from(i + n))
+        }
+    });
+    (svc, order)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_concurrent_calls_answered_out_of_order_get_their_own_results() {
+    let (svc, answered) = reversing_service();
+    let server = server_with(
+        Server::builder()
+            .config(test_config())
+            .service(svc.into_service()),
+    )
+    .await;
     let client = client_of(&server, Codec::MsgPack).await;
     let calls = (0..100i64).map(|i| {
         let c = client.clone();
         async move {
-            c.call_value("math.Math/add", vec![i.into(), 1000.into()])
+            c.call_value("order.Order/add", vec![i.into(), 1000.into()])
                 .await
         }
     });
@@ -28,6 +66,14 @@ async fn hundred_concurrent_calls_get_distinct_results() {
     for (i, r) in results.into_iter().enumerate() {
         assert_eq!(r.expect("call succeeds"), Value::from(i as i64 + 1000));
     }
+    // The replies really went out in another order than the calls were made in.
+    let answered = answered.lock().unwrap().clone();
+    assert_eq!(answered.len(), 100);
+    assert_ne!(
+        answered,
+        (0..100).collect::<Vec<_>>(),
+        "answered out of order"
+    );
 }
 
 #[tokio::test]
@@ -478,11 +524,15 @@ async fn too_many_calls_in_flight_get_overloaded() {
     )
     .await;
     let client = client_of(&server, Codec::MsgPack).await;
-    let slow = |c: Client| async move { c.call_value("math.Math/sleep", vec![300.into()]).await };
+    // Long enough to still run when the third call arrives, short enough not to slow the suite.
+    let slow = |c: Client| async move { c.call_value("math.Math/sleep", vec![1000.into()]).await };
     let (a, b, c) = within(5, async {
         let a = tokio::spawn(slow(client.clone()));
         let b = tokio::spawn(slow(client.clone()));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Both slow calls are running at the server before the third is made.
+        while server.stats().incoming_in_flight < 2 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
         let c = client.call_value("math.Math/add", vec![]).await;
         (a.await.unwrap(), b.await.unwrap(), c)
     })

@@ -78,24 +78,24 @@ async fn calls_to_a_silent_peer_fail_at_their_own_deadlines_in_any_order() {
         .await
     });
 
-    let (r, t) = within(5, short).await.unwrap();
+    // Each call ends no earlier than its own deadline and before the next longer one (not at
+    // the earliest or the latest deadline around it), whatever the machine's load adds.
+    let (r, short_t) = within(5, short).await.unwrap();
     assert!(matches!(r, Err(CallError::DeadlineExceeded)), "{r:?}");
-    assert!(
-        (Duration::from_millis(150)..Duration::from_millis(450)).contains(&t),
-        "short call ended after {t:?}"
-    );
-    let (r, t) = within(5, middle).await.unwrap();
+    let (r, middle_t) = within(5, middle).await.unwrap();
     assert!(matches!(r, Err(CallError::DeadlineExceeded)), "{r:?}");
-    assert!(
-        (Duration::from_millis(500)..Duration::from_millis(1000)).contains(&t),
-        "middle call ended after {t:?}"
-    );
-    let (r, t) = within(5, long).await.unwrap();
+    let (r, long_t) = within(5, long).await.unwrap();
     assert!(matches!(r, Err(CallError::DeadlineExceeded)), "{r:?}");
+    let ms = Duration::from_millis;
     assert!(
-        (Duration::from_millis(1500)..Duration::from_millis(2300)).contains(&t),
-        "long call ended after {t:?}"
+        short_t >= ms(150) && short_t < ms(500),
+        "short call ended after {short_t:?}"
     );
+    assert!(
+        middle_t >= ms(500) && middle_t < ms(1500),
+        "middle call ended after {middle_t:?}"
+    );
+    assert!(long_t >= ms(1500), "long call ended after {long_t:?}");
     // The call with the 20 s default deadline is still waiting.
     assert!(within(5, default).await.unwrap().is_err());
 

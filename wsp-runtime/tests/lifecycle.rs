@@ -17,6 +17,13 @@ use wsp_runtime::{
     ReconnectPolicy, Reject, Server, Value,
 };
 
+/// A loopback address of the test's own (in 127.0.0.0/8, port 0) for a server that is restarted
+/// on the same port: other processes' ephemeral ports are on 127.0.0.1, so none of them can take
+/// this address and port between the stop and the restart.
+fn own_address(test: u8) -> String {
+    format!("127.47.{}.{}:0", std::process::id() % 250 + 1, test)
+}
+
 /// A server in its own runtime on its own thread, killed abruptly (no close frames) by
 /// dropping the runtime.
 struct ServerThread {
@@ -92,7 +99,13 @@ async fn killed_server_fails_calls_in_flight_with_disconnected() {
         let c = client.clone();
         async move { c.call_value("math.Math/sleep", vec![10_000.into()]).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The call is sent and waiting for its reply when the server dies.
+    within(5, async {
+        while client.stats().calls_in_flight == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
     let start = tokio::time::Instant::now();
     server.kill();
     let r = within(5, call).await.unwrap();
@@ -104,7 +117,7 @@ async fn killed_server_fails_calls_in_flight_with_disconnected() {
 
 #[tokio::test]
 async fn client_reconnects_to_a_restarted_server() {
-    let mut first = ServerThread::start("127.0.0.1:0");
+    let mut first = ServerThread::start(&own_address(2));
     let addr = first.addr;
     let client = Client::builder(format!("ws://{addr}/"))
         .reconnect(
@@ -323,8 +336,9 @@ async fn broadcast_does_not_stall_on_a_stalled_client() {
     })
     .await;
 
+    // `notify_all` is not async: it cannot wait for a client, stalled or not. What this shows
+    // is that it drops (and counts) what a stalled client's full queue cannot take.
     let payload = Value::Binary(vec![7; 16 * 1024]);
-    let start = tokio::time::Instant::now();
     let mut dropped = 0;
     for round in 0..1000 {
         let report = server
@@ -335,16 +349,15 @@ async fn broadcast_does_not_stall_on_a_stalled_client() {
             tokio::task::yield_now().await;
         }
     }
-    assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "broadcast took {:?}",
-        start.elapsed()
-    );
     assert!(dropped > 0, "the stalled client's queue filled up");
     // The healthy client keeps receiving.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    within(5, async {
+        while received.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     let before = received.load(Ordering::SeqCst);
-    assert!(before > 0);
     dropped += server
         .notify_all("feed.Feed.client/tick", &[1])
         .unwrap()
@@ -401,7 +414,7 @@ async fn graceful_server_close_sends_1001_and_waits() {
 
 #[tokio::test]
 async fn client_services_survive_reconnects() {
-    let mut first = ServerThread::start("127.0.0.1:0");
+    let mut first = ServerThread::start(&own_address(1));
     let addr = first.addr;
     let svc = FnService::new("c.Client").unary("ping", |_, _| async { Ok(Value::from("pong")) });
     let client = Client::builder(format!("ws://{addr}/"))
@@ -438,7 +451,8 @@ async fn client_services_survive_reconnects() {
 
 #[tokio::test]
 async fn a_call_right_after_a_graceful_server_close_waits_for_the_reconnect() {
-    let server = math_server().await;
+    let builder = Server::builder().config(test_config()).service(math());
+    let server = builder.bind(own_address(3)).await.expect("binds");
     let addr = server.local_addr();
     let client = client_of(&server, Codec::MsgPack).await;
     within(5, server.close()).await;

@@ -132,3 +132,93 @@ async fn stream_deadline_and_server_loss_end_the_stream_with_an_error() {
         Some(Err(CallError::Disconnected))
     ));
 }
+
+/// A producer of one item every 5 ms, for ever.
+fn ticking_service() -> FnService {
+    FnService::new("gen.Gen").stream("ticks", |_, _| {
+        futures_util::stream::unfold(0u64, |i| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Some((Ok(Value::from(i)), i + 1))
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_stream_losing_its_server_fails_with_disconnected() {
+    let server = server_with(
+        Server::builder()
+            .config(test_config())
+            .service(ticking_service().into_service()),
+    )
+    .await;
+    let client = Client::builder(server.url())
+        .config(test_config())
+        .reconnect(ReconnectPolicy::disabled())
+        .build();
+    within(5, client.connect()).await.unwrap();
+    let mut s = client.stream::<_, u64>("gen.Gen/ticks", &[0; 0], CallOptions::new());
+    // Items are flowing: the stream is open at both ends.
+    for expected in 0..3 {
+        assert_eq!(within(5, s.next()).await.unwrap().unwrap(), expected);
+    }
+    assert_eq!(server.stats().incoming_in_flight, 1);
+    server.close().await;
+    // Items already received may still come; then the loss, then the end.
+    let outcome = within(5, async {
+        loop {
+            match s.next().await {
+                Some(Ok(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(outcome, Some(Err(CallError::Disconnected))),
+        "{outcome:?}"
+    );
+    assert!(within(5, s.next()).await.is_none());
+    assert_eq!(client.stats().calls_in_flight, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_stream_whose_peer_vanishes_fails_with_disconnected() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    // A raw peer that answers the stream with two items, then drops the TCP connection
+    // without a close frame.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let peer = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = accept_raw_hello(tcp).await;
+        while let Some(Ok(m)) = ws.next().await {
+            let frame = match &m {
+                Message::Binary(_) => decode(&m),
+                _ => continue,
+            };
+            let f = frame.as_array().unwrap().clone();
+            if f[0].as_u64() == Some(2) {
+                for i in 0..2u64 {
+                    let item = arr(vec![6.into(), f[1].clone(), i.into()]);
+                    ws.send(Message::Binary(mp(&item).into())).await.unwrap();
+                }
+                return; // drops the socket
+            }
+        }
+    });
+    let client = Client::builder(url)
+        .config(test_config())
+        .reconnect(ReconnectPolicy::disabled())
+        .build();
+    within(5, client.connect()).await.unwrap();
+    let mut s = client.stream::<_, u64>("gen.Gen/ticks", &[0; 0], CallOptions::new());
+    assert_eq!(within(5, s.next()).await.unwrap().unwrap(), 0);
+    assert_eq!(within(5, s.next()).await.unwrap().unwrap(), 1);
+    assert!(matches!(
+        within(5, s.next()).await,
+        Some(Err(CallError::Disconnected))
+    ));
+    assert!(within(5, s.next()).await.is_none());
+    peer.await.unwrap();
+}
