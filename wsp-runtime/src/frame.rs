@@ -268,6 +268,16 @@ fn mp_payload(msg: &Bytes, rd: Rd<'_>, last: bool) -> Result<Bytes, FrameError> 
     }
 }
 
+/// `err`, unless the message is not even valid MessagePack (truncated, say): bytes come before
+/// shape (1007 before 1002, PROTOCOL §7). Only on the error path: it reads the whole message.
+fn not_msgpack_or(msg: &[u8], err: FrameError) -> FrameError {
+    match mp_skip(msg) {
+        Err(e) => e,
+        Ok(n) if n < msg.len() => FrameError::invalid("bytes after the frame"),
+        Ok(_) => err,
+    }
+}
+
 fn parse_msgpack(msg: &Bytes) -> Result<Frame<'_>, FrameError> {
     let mut rd: Rd<'_> = msg;
     let len = rmp::decode::read_array_len(&mut rd).map_err(mp_err)?;
@@ -275,12 +285,19 @@ fn parse_msgpack(msg: &Bytes) -> Result<Frame<'_>, FrameError> {
         return Err(FrameError::malformed("empty frame"));
     }
     let ty = mp_uint(&mut rd)?;
-    let need =
-        arity(ty).ok_or_else(|| FrameError::malformed(format_args!("unknown frame type {ty}")))?;
+    let need = arity(ty).ok_or_else(|| {
+        not_msgpack_or(
+            msg,
+            FrameError::malformed(format_args!("unknown frame type {ty}")),
+        )
+    })?;
     if len < need {
-        return Err(FrameError::malformed(format_args!(
-            "frame type {ty} has {len} elements, needs {need}"
-        )));
+        return Err(not_msgpack_or(
+            msg,
+            FrameError::malformed(format_args!(
+                "frame type {ty} has {len} elements, needs {need}"
+            )),
+        ));
     }
     let last = len == need;
     let frame = match ty as u8 {

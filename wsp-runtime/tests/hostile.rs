@@ -912,3 +912,188 @@ async fn a_stream_item_nested_too_deep_fails_the_stream_and_sends_cancel() {
     client.close(1000, "done").await.unwrap();
     server.abort();
 }
+
+// ------------------------------------------------------------------------ what PROTOCOL.md promised
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_promised_outcome_of_bad_input_leaves_the_server_serving() {
+    let _serial = serial().await;
+    let config = test_config()
+        .max_message_size(64 << 10)
+        .handshake_timeout(Duration::from_millis(300))
+        .max_incoming_calls(4)
+        .max_depth(16);
+    let mut fx = Fixture::new(config).await;
+    let (tasks, heap) = (alive_tasks(), live_heap());
+    let hello = || Message::Binary(hello_bytes().into());
+    let bin = |v: Value| Message::Binary(mp(&v).into());
+    let big = vec![0u8; 100 << 10];
+    let closes: Vec<(&str, Vec<Message>, u16)> = vec![
+        (
+            "reserved byte",
+            vec![hello(), Message::Binary(vec![0xc1, 0xff].into())],
+            1007,
+        ),
+        (
+            "truncated array",
+            vec![hello(), Message::Binary(vec![0x93, 0x01].into())],
+            1007,
+        ),
+        (
+            "text on MessagePack",
+            vec![hello(), Message::text("[3,\"a/b\",[]]")],
+            1003,
+        ),
+        (
+            "unknown frame type",
+            vec![hello(), bin(arr(vec![42.into(), 1.into()]))],
+            1002,
+        ),
+        ("not an array", vec![hello(), bin(Value::Map(vec![]))], 1002),
+        (
+            "id not an integer",
+            vec![
+                hello(),
+                bin(arr(vec![
+                    1.into(),
+                    "x".into(),
+                    "m/a".into(),
+                    Value::Nil,
+                    arr(vec![]),
+                ])),
+            ],
+            1002,
+        ),
+        (
+            "too few elements",
+            vec![hello(), bin(arr(vec![1.into(), 1.into()]))],
+            1002,
+        ),
+        (
+            "id beyond 32 bits",
+            vec![
+                hello(),
+                bin(arr(vec![
+                    1.into(),
+                    (1u64 << 32).into(),
+                    "m/a".into(),
+                    Value::Nil,
+                    arr(vec![]),
+                ])),
+            ],
+            1002,
+        ),
+        (
+            "no HELLO first",
+            vec![bin(arr(vec![8.into(), 1.into()]))],
+            1002,
+        ),
+        ("second HELLO", vec![hello(), hello()], 1002),
+        (
+            "unsupported version",
+            vec![bin(arr(vec![0.into(), 2.into(), Value::Map(vec![])]))],
+            4000,
+        ),
+        (
+            "message too big",
+            vec![hello(), Message::Binary(big.into())],
+            1009,
+        ),
+        ("silence", vec![], 4001),
+    ];
+    for (what, frames, code) in closes {
+        let mut ws = raw_connect(&fx.server.url(), Some("wsp.v1.msgpack")).await;
+        for m in frames {
+            let _ = ws.send(m).await;
+        }
+        assert_eq!(close_code(&mut ws).await, code, "{what}");
+        assert_eq!(fx.next_close().await.code, code, "{what}");
+        fx.bystander_is_served().await;
+    }
+
+    // More ITEMs than the credit granted (the server streams from the client here).
+    let mut ws = fx.raw().await;
+    send_bin(&mut ws, call(1, "h.H/callback", vec!["stream".into()])).await;
+    let f = decode(&next_msg(&mut ws).await);
+    let f = f.as_array().unwrap();
+    let (id, credit) = (f[1].as_u64().unwrap(), f[4].as_u64().unwrap());
+    send_all(
+        &mut ws,
+        (0..=credit).map(|i| mp(&arr(vec![6.into(), id.into(), i.into()]))),
+    )
+    .await;
+    assert_eq!(close_code(&mut ws).await, 1002, "too many ITEMs");
+    assert_eq!(fx.next_close().await.code, 1002);
+
+    // Errors, not closes: the connection goes on.
+    let mut ws = fx.raw().await;
+    let mut deep = Value::from(1);
+    for _ in 0..40 {
+        deep = arr(vec![deep]);
+    }
+    let error_code = |m: Message| {
+        let v = decode(&m);
+        let f = v.as_array().unwrap().clone();
+        assert_eq!(f[0].as_u64(), Some(5), "an ERROR: {v}");
+        f[2].as_u64().unwrap()
+    };
+    send_bin(&mut ws, call(1, "math.Math/echo", vec![deep])).await;
+    assert_eq!(error_code(next_msg(&mut ws).await), 2, "nested too deep");
+    let not_array = mp(&arr(vec![
+        1.into(),
+        2.into(),
+        "math.Math/add".into(),
+        Value::Nil,
+        5.into(),
+    ]));
+    send_bin(&mut ws, not_array).await;
+    assert_eq!(
+        error_code(next_msg(&mut ws).await),
+        2,
+        "arguments not an array"
+    );
+    let expired = mp(&arr(vec![
+        1.into(),
+        3.into(),
+        "math.Math/add".into(),
+        0.into(),
+        arr(vec![]),
+    ]));
+    send_bin(&mut ws, expired).await;
+    assert_eq!(error_code(next_msg(&mut ws).await), 3, "deadline 0");
+    send_bin(&mut ws, call(4, "math.Math/count", vec![])).await;
+    assert_eq!(
+        error_code(next_msg(&mut ws).await),
+        1,
+        "CALL of a stream method"
+    );
+    send_bin(&mut ws, stream(5, "math.Math/add", 1, vec![])).await;
+    assert_eq!(
+        error_code(next_msg(&mut ws).await),
+        1,
+        "STREAM of a unary method"
+    );
+    for id in 10..14 {
+        send_bin(&mut ws, call(id, "h.H/hang", vec![])).await;
+    }
+    send_bin(&mut ws, call(20, "math.Math/add", vec![])).await;
+    assert_eq!(
+        error_code(next_msg(&mut ws).await),
+        5,
+        "over max_incoming_calls"
+    );
+    drop(ws);
+    assert_eq!(fx.next_close().await.code, 1006);
+
+    fx.bystander_is_served().await;
+    eventually(5, "handlers ended", || fx.running.now() == 0).await;
+    eventually(5, "tasks back to where they were", || {
+        alive_tasks() <= tasks
+    })
+    .await;
+    eventually(5, "memory back to where it was", || {
+        live_heap() - heap < MIB
+    })
+    .await;
+    fx.shutdown().await;
+}
