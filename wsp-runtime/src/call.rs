@@ -17,9 +17,9 @@ use tokio::time::{Instant, Sleep};
 use tracing::Instrument;
 
 use crate::client::ClientShared;
-use crate::codec::{Codec, Payload};
 use crate::conn::{ConnInner, Pending, StreamEvent};
-use crate::frame::{self, FrameWriter};
+use crate::wire;
+use crate::wire::codec::{Codec, Payload};
 
 /// Options of one call.
 ///
@@ -109,7 +109,7 @@ struct CallGuard<'a> {
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
         if self.armed && self.conn.take_pending(self.id).is_some() {
-            self.conn.send_soon(frame::cancel(self.conn.codec, self.id));
+            self.conn.send_soon(wire::cancel(self.conn.codec, self.id));
         }
     }
 }
@@ -123,9 +123,7 @@ impl ConnInner {
     ) -> Result<Payload, CallError> {
         let ms = deadline_ms(deadline)?;
         let id = self.next_id();
-        let mut w = FrameWriter::new(self.codec, frame::CALL, 5, 64 + method.len());
-        w.uint(id.into()).str(method).opt_uint(ms).value(args)?;
-        let msg = w.finish();
+        let msg = wire::call(self.codec, id, method, ms, args)?;
         let (tx, rx) = oneshot::channel();
         let alone = self.insert_pending(id, Pending::Unary(tx))?;
         let mut guard = CallGuard {
@@ -164,10 +162,9 @@ impl ConnInner {
         if self.is_closing() {
             return Err(self.closed_error());
         }
-        let mut w = FrameWriter::new(self.codec, frame::NOTIFY, 3, 32 + method.len());
-        w.str(method).value(args)?;
+        let msg = wire::notify(self.codec, method, args)?;
         self.stats.add(|c| &c.notifications_sent, 1);
-        self.send(w.finish()).await
+        self.send(msg).await
     }
 
     async fn start_stream(
@@ -179,13 +176,7 @@ impl ConnInner {
         let ms = deadline_ms(deadline)?;
         let id = self.next_id();
         let window = self.config.stream_window;
-        let mut w = FrameWriter::new(self.codec, frame::STREAM, 6, 32 + method.len() + args.len());
-        w.uint(id.into())
-            .str(method)
-            .opt_uint(ms)
-            .uint(window.into())
-            .raw(args);
-        let msg = w.finish();
+        let msg = wire::stream(self.codec, id, method, ms, window, args);
         let (tx, rx) = mpsc::unbounded_channel();
         self.insert_pending(id, Pending::Stream { tx, credit: window })?;
         let active = ActiveStream {
@@ -388,7 +379,7 @@ struct ActiveStream {
 impl Drop for ActiveStream {
     fn drop(&mut self) {
         if !self.done && self.conn.take_pending(self.id).is_some() {
-            self.conn.send_soon(frame::cancel(self.conn.codec, self.id));
+            self.conn.send_soon(wire::cancel(self.conn.codec, self.id));
         }
     }
 }
@@ -458,7 +449,7 @@ impl<R: DeserializeOwned> Stream for CallStream<R> {
                                     // An item that cannot be delivered (too deep, wrong type)
                                     // fails the stream, and the callee stops (PROTOCOL §8).
                                     if a.conn.take_pending(a.id).is_some() {
-                                        a.conn.send_soon(frame::cancel(a.conn.codec, a.id));
+                                        a.conn.send_soon(wire::cancel(a.conn.codec, a.id));
                                     }
                                     a.done = true;
                                     this.state = State::Done;

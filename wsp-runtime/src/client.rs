@@ -18,7 +18,6 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::call::{CallOptions, CallStream, Caller};
 use crate::close::{CloseError, CloseInfo, code};
-use crate::codec::Codec;
 use crate::config::{Config, ReconnectPolicy};
 use crate::conn::{self, ConnInner, ConnSetup};
 use crate::error::{CallError, ConnectError};
@@ -26,6 +25,7 @@ use crate::guarded_io::{GuardedIo, MessageClock};
 use crate::peer::Peer;
 use crate::service::{Observer, Registry, Service};
 use crate::stats::{Counters, StatsSnapshot};
+use crate::wire::codec::Codec;
 
 /// The state of a client's link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,14 +19,14 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::close::{CloseInfo, code};
-use crate::codec::{Codec, Payload};
 use crate::config::Config;
 use crate::context::{Canceller, ConnData};
 use crate::error::{CallError, ServiceError};
-use crate::frame::{self, Frame, FrameError, FrameWriter};
 use crate::guarded_io::{MessageClock, Stall};
 use crate::service::{CallKind, Observer, Registry, Service};
 use crate::stats::{Counters, StatsHandle};
+use crate::wire::codec::{Codec, Payload};
+use crate::wire::{self, Frame, FrameError};
 
 mod dispatch;
 mod send_queue;
@@ -192,7 +192,7 @@ where
     conn.stats.add(|c| &c.connections_open, 1);
     let hello = conn.hello_frame();
     assert!(
-        conn.try_send_message(frame::message(conn.codec, hello)),
+        conn.try_send_message(wire::message(conn.codec, hello)),
         "a fresh queue has room for HELLO"
     );
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -226,10 +226,10 @@ impl ConnInner {
             }
         }
         services.sort();
-        let mut w = FrameWriter::new(self.codec, frame::HELLO, 3, 64);
-        w.uint(frame::VERSION)
-            .services(services.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        w.finish()
+        wire::hello(
+            self.codec,
+            services.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
     }
 
     /// Whether new calls fail at once because the connection is closing or closed.
@@ -313,7 +313,7 @@ impl ConnInner {
     #[inline]
     pub(crate) async fn send(&self, frame: Vec<u8>) -> Result<(), CallError> {
         self.queued.fetch_add(1, Ordering::AcqRel);
-        let sent = self.queue.send(frame::message(self.codec, frame)).await;
+        let sent = self.queue.send(wire::message(self.codec, frame)).await;
         sent.map_err(|_| {
             self.queued.fetch_sub(1, Ordering::AcqRel);
             self.closed_error()
@@ -334,7 +334,7 @@ impl ConnInner {
             if let Ok(mut guard) = self.sink.try_lock() {
                 // Nothing queued while we hold the socket: every earlier frame has been written.
                 if let (true, Some(sink)) = (self.nothing_queued(), guard.as_mut()) {
-                    let msg = frame::message(self.codec, frame);
+                    let msg = wire::message(self.codec, frame);
                     self.stats.add(|c| &c.frames_sent, 1);
                     self.stats.add(|c| &c.bytes_sent, message_len(&msg) as u64);
                     return sink.send(msg).await.map_err(|e| {
@@ -363,7 +363,7 @@ impl ConnInner {
         }
         // A finished connection drops the frame.
         let sink = guard.as_mut()?;
-        let msg = frame::message(self.codec, frame);
+        let msg = wire::message(self.codec, frame);
         self.stats.add(|c| &c.frames_sent, 1);
         self.stats.add(|c| &c.bytes_sent, message_len(&msg) as u64);
         match sink.feed(msg).await {
@@ -402,7 +402,7 @@ impl ConnInner {
     /// the queue is full.
     pub(crate) fn send_soon(self: &Arc<Self>, frame: Vec<u8>) {
         self.queued.fetch_add(1, Ordering::AcqRel);
-        match self.queue.try_send(frame::message(self.codec, frame)) {
+        match self.queue.try_send(wire::message(self.codec, frame)) {
             Ok(()) => {}
             Err(TrySendError::Closed) => {
                 self.queued.fetch_sub(1, Ordering::AcqRel);
@@ -453,7 +453,7 @@ impl ConnInner {
                 _ => return,
             }
         }
-        self.send_soon(frame::credit(self.codec, id, n));
+        self.send_soon(wire::credit(self.codec, id, n));
     }
 
     fn lookup(&self, service: &str) -> Option<Arc<dyn Service>> {
@@ -463,20 +463,11 @@ impl ConnInner {
     }
 
     fn error_frame(&self, id: u32, e: &ServiceError) -> Vec<u8> {
-        let mut w = FrameWriter::new(self.codec, frame::ERROR, 5, 64);
-        w.uint(id.into()).uint(e.code as u64).str(&e.message);
-        match &e.details {
-            None => {
-                w.nil();
-            }
-            Some(d) => {
-                if let Err(err) = w.details(d.as_ref()) {
-                    tracing::warn!(error = %err, "could not encode error details");
-                    return self.error_frame(id, &ServiceError::internal("internal error"));
-                }
-            }
-        }
-        w.finish()
+        let details = e.details.as_deref();
+        wire::error(self.codec, id, e.code as u32, &e.message, details).unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "could not encode error details");
+            self.error_frame(id, &ServiceError::internal("internal error"))
+        })
     }
 
     async fn send_error(&self, id: u32, e: ServiceError) {
@@ -558,17 +549,17 @@ impl ConnInner {
                 reason: "HELLO too large".into(),
             });
         }
-        let frame = frame::parse(self.codec, &msg)?;
+        let frame = wire::parse(self.codec, &msg)?;
         if !*hello {
             return match frame {
                 Frame::Hello { version, services } => {
-                    if version != frame::VERSION {
+                    if version != wire::VERSION {
                         return Err(FrameError {
                             close_code: code::UNSUPPORTED_VERSION,
                             reason: format!("unsupported protocol version {version}"),
                         });
                     }
-                    let services = frame::parse_services(
+                    let services = wire::parse_services(
                         self.codec,
                         &services,
                         self.config.max_hello_services,

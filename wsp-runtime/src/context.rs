@@ -10,11 +10,11 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::call::Caller;
-use crate::codec::Codec;
 use crate::conn::ConnInner;
 use crate::error::ServiceError;
-use crate::frame::{FrameWriter, ITEM, REPLY};
 use crate::peer::Peer;
+use crate::wire;
+use crate::wire::codec::Codec;
 
 /// Per-connection data attached by a server's accept hook, shared by all handlers.
 pub type ConnData = Arc<dyn Any + Send + Sync>;
@@ -138,16 +138,12 @@ impl CallContext {
 
     /// Encodes a unary result straight into a REPLY frame for this call.
     pub fn encode_reply<T: Serialize + ?Sized>(&self, value: &T) -> Result<Encoded, ServiceError> {
-        let mut w = FrameWriter::new(self.codec(), REPLY, 3, 64);
-        w.uint(self.inner.id.into()).value(value)?;
-        Ok(Encoded(w.finish()))
+        Ok(Encoded(wire::reply(self.codec(), self.inner.id, value)?))
     }
 
     /// Encodes one stream item straight into an ITEM frame for this call.
     pub fn encode_item<T: Serialize + ?Sized>(&self, value: &T) -> Result<Encoded, ServiceError> {
-        let mut w = FrameWriter::new(self.codec(), ITEM, 3, 64);
-        w.uint(self.inner.id.into()).value(value)?;
-        Ok(Encoded(w.finish()))
+        Ok(Encoded(wire::item(self.codec(), self.inner.id, value)?))
     }
 }
 

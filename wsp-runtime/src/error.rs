@@ -5,7 +5,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{Codec, DecodeError, EncodeError, Payload};
+use crate::wire::codec::{Codec, DecodeError, EncodeError, Payload};
 
 /// Error codes of ERROR frames (PROTOCOL §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -3,20 +3,20 @@
 
 use bytes::Bytes;
 
-use crate::codec::{Codec, Payload};
-use crate::frame::{self, Frame};
 use crate::guarded_io::FrameTracker;
+use crate::wire::codec::{Codec, Payload};
+use crate::wire::{self, Frame};
 
 /// What a received message goes through before a handler sees it: the envelope, then (for
 /// the first HELLO) the services map, then the payload value with the default depth limit.
 pub fn frame(codec: Codec, bytes: &[u8]) {
     let msg = Bytes::copy_from_slice(bytes);
-    let Ok(frame) = frame::parse(codec, &msg) else {
+    let Ok(frame) = wire::parse(codec, &msg) else {
         return;
     };
     let payload = match frame {
         Frame::Hello { services, .. } => {
-            let _ = frame::parse_services(codec, &services, 1024);
+            let _ = wire::parse_services(codec, &services, 1024);
             return;
         }
         Frame::Call { args, .. } | Frame::Stream { args, .. } | Frame::Notify { args, .. } => args,

@@ -64,12 +64,10 @@ mod adapt;
 mod call;
 mod client;
 mod close;
-mod codec;
 mod config;
 mod conn;
 mod context;
 mod error;
-mod frame;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -79,12 +77,12 @@ mod peer;
 mod server;
 mod service;
 mod stats;
+mod wire;
 pub mod with;
 
 pub use call::{CallOptions, CallStream, Caller};
 pub use client::{Client, ClientBuilder, ConnectionState};
 pub use close::{CloseError, CloseInfo, MAX_REASON_BYTES, code as close_code, truncate_reason};
-pub use codec::{Codec, DecodeError, EncodeError, JsonCodec, MsgPackCodec, Payload, PayloadCodec};
 pub use config::{Config, ReconnectPolicy};
 pub use context::{CallContext, ConnData};
 pub use error::{CallError, ConnectError, ErrorCode, ErrorDetails, ServiceError, peer_text};
@@ -94,6 +92,9 @@ pub use server::{
 };
 pub use service::{CallKind, Encoded, FnService, Handler, Observed, Observer, Request, Service};
 pub use stats::StatsSnapshot;
+pub use wire::codec::{
+    Codec, DecodeError, EncodeError, JsonCodec, MsgPackCodec, Payload, PayloadCodec,
+};
 
 pub use rmpv::Value;
 pub use tokio_tungstenite;
@@ -104,11 +105,11 @@ pub use tokio_tungstenite;
 pub mod codegen {
     pub use crate::adapt::{Bytes, Int64};
     pub use crate::call::{CallOptions, CallStream, Caller};
-    pub use crate::codec::{Codec, DecodeError, EncodeError, Payload};
     pub use crate::context::{CallContext, ConnData};
     pub use crate::error::{CallError, ErrorCode, ServiceError};
     pub use crate::peer::Peer;
     pub use crate::service::{CallKind, Encoded, Handler, Request, Service};
+    pub use crate::wire::codec::{Codec, DecodeError, EncodeError, Payload};
     pub use crate::with::{bytes, int64};
     pub use futures_util::future::BoxFuture;
     pub use futures_util::stream::{BoxStream, Stream, StreamExt};

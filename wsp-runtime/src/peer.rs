@@ -13,13 +13,13 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::call::{CallOptions, CallStream, Caller};
 use crate::close::{CloseError, CloseInfo};
-use crate::codec::Codec;
 use crate::config::Config;
 use crate::conn::{self, ConnInner, ConnSetup};
 use crate::context::ConnData;
 use crate::error::CallError;
 use crate::service::{Observer, Service};
 use crate::stats::StatsSnapshot;
+use crate::wire::codec::Codec;
 
 /// Ids of connections not opened by a server or client.
 static NEXT_PEER_ID: AtomicU64 = AtomicU64::new(1);

@@ -16,16 +16,16 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::close::{CloseInfo, code};
-use crate::codec::Codec;
 use crate::config::Config;
 use crate::conn::{self, ConnInner, ConnSetup};
 use crate::context::ConnData;
 use crate::error::CallError;
-use crate::frame::{self, FrameWriter};
 use crate::guarded_io::{GuardedIo, MessageClock};
 use crate::peer::Peer;
 use crate::service::{Observer, Registry, Service};
 use crate::stats::{Counters, StatsSnapshot};
+use crate::wire;
+use crate::wire::codec::Codec;
 
 /// The HTTP upgrade request of a connection, as seen by the accept hook.
 pub type AcceptRequest = Request;
@@ -565,9 +565,8 @@ impl Server {
             }
             let slot = &mut encoded[conn.codec as usize];
             if slot.is_none() {
-                let mut w = FrameWriter::new(conn.codec, frame::NOTIFY, 3, 32 + method.len());
-                w.str(method).value(args)?;
-                *slot = Some(frame::message(conn.codec, w.finish()));
+                let frame = wire::notify(conn.codec, method, args)?;
+                *slot = Some(wire::message(conn.codec, frame));
             }
             let msg = slot.clone().expect("encoded above");
             if conn.try_send_message(msg) {

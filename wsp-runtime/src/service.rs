@@ -11,9 +11,9 @@ use futures_util::stream::{BoxStream, Stream, StreamExt};
 use rmpv::Value;
 use serde::Serialize;
 
-use crate::codec::Payload;
 use crate::context::CallContext;
 use crate::error::ServiceError;
+use crate::wire::codec::Payload;
 
 /// The kind of an incoming call (PROTOCOL §2.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -811,6 +811,12 @@ async fn panicking_hooks_do_not_take_connections_down() {
         )
         .build();
     within(5, client.connect()).await.unwrap();
+    // The server lists a connection once it has attached it, which may be after the client's
+    // connect returned.
+    eventually(5, "the server lists the new connection", || {
+        fx.server.connections().len() == 2
+    })
+    .await;
     let peer = fx
         .server
         .connections()

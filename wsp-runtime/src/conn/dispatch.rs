@@ -17,12 +17,11 @@ use tracing::Instrument;
 
 use super::{ConnInner, IncomingEntry, lock};
 use crate::close::code;
-use crate::codec::Payload;
 use crate::context::CallContext;
 use crate::error::{ErrorCode, ServiceError};
-use crate::frame;
-use crate::frame::FrameError;
 use crate::service::{CallKind, Encoded, Handler, Observed, Request};
+use crate::wire::codec::Payload;
+use crate::wire::{self, FrameError};
 
 impl ConnInner {
     /// Handles one incoming CALL, STREAM or NOTIFY. Fails only for a call id that is already
@@ -288,17 +287,17 @@ impl ConnInner {
         loop {
             match credit.acquire().await {
                 Ok(permit) => permit.forget(),
-                Err(_) => return (frame::end(self.codec, id), false),
+                Err(_) => return (wire::end(self.codec, id), false),
             }
             match AssertUnwindSafe(s.next()).catch_unwind().await {
                 Ok(Some(Ok(Encoded(item)))) => {
                     self.stats.add(|c| &c.replies_sent, 1);
                     if self.send(item).await.is_err() {
-                        return (frame::end(self.codec, id), false);
+                        return (wire::end(self.codec, id), false);
                     }
                 }
                 Ok(Some(Err(e))) => return (self.error_frame(id, &e), true),
-                Ok(None) => return (frame::end(self.codec, id), false),
+                Ok(None) => return (wire::end(self.codec, id), false),
                 Err(_) => {
                     tracing::error!("a stream handler panicked");
                     return (
