@@ -1,6 +1,5 @@
 //! Making calls: the cloneable [`Caller`] handle, per-call options and server streams.
 
-use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,13 +11,11 @@ use futures_util::future::BoxFuture;
 use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::client::ClientShared;
-use crate::conn::{ConnInner, Pending, StreamEvent};
-use crate::wire;
+use crate::connection::{ActiveStream, ConnInner};
 use crate::wire::codec::{Codec, Payload};
 
 /// Options of one call.
@@ -81,118 +78,7 @@ impl CallOptions {
     }
 }
 
-/// Milliseconds left until `deadline`, as sent in the frame (PROTOCOL §2.4).
-fn deadline_ms(deadline: Option<Instant>) -> Result<Option<u32>, CallError> {
-    match deadline {
-        None => Ok(None),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(CallError::DeadlineExceeded);
-            }
-            Ok(Some(left.as_millis().clamp(1, u128::from(u32::MAX)) as u32))
-        }
-    }
-}
-
 use crate::error::CallError;
-
-/// Removes a call from the pending map and sends CANCEL if it is dropped before its outcome
-/// arrived (PROTOCOL §2.5).
-struct CallGuard<'a> {
-    conn: &'a Arc<ConnInner>,
-    id: u32,
-    /// `false` once the outcome arrived (nothing to cancel).
-    armed: bool,
-}
-
-impl Drop for CallGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed && self.conn.take_pending(self.id).is_some() {
-            self.conn.send_soon(wire::cancel(self.conn.codec, self.id));
-        }
-    }
-}
-
-impl ConnInner {
-    async fn call_raw<A: Serialize + ?Sized>(
-        self: &Arc<Self>,
-        method: &str,
-        args: &A,
-        deadline: Option<Instant>,
-    ) -> Result<Payload, CallError> {
-        let ms = deadline_ms(deadline)?;
-        let id = self.next_id();
-        let msg = wire::call(self.codec, id, method, ms, args)?;
-        let (tx, rx) = oneshot::channel();
-        let alone = self.insert_pending(id, Pending::Unary(tx))?;
-        let mut guard = CallGuard {
-            conn: self,
-            id,
-            armed: true,
-        };
-        self.stats.add(|c| &c.calls_sent, 1);
-        let outcome = async {
-            if alone {
-                self.send_direct(msg).await?;
-            } else {
-                self.send(msg).await?;
-            }
-            match rx.await {
-                Ok(r) => r,
-                Err(_) => Err(self.closed_error()),
-            }
-        };
-        let result = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, outcome).await {
-                Ok(r) => r,
-                Err(_) => return Err(CallError::DeadlineExceeded),
-            },
-            None => outcome.await,
-        };
-        guard.armed = false;
-        result
-    }
-
-    async fn notify_raw<A: Serialize + ?Sized>(
-        &self,
-        method: &str,
-        args: &A,
-    ) -> Result<(), CallError> {
-        if self.is_closing() {
-            return Err(self.closed_error());
-        }
-        let msg = wire::notify(self.codec, method, args)?;
-        self.stats.add(|c| &c.notifications_sent, 1);
-        self.send(msg).await
-    }
-
-    async fn start_stream(
-        self: &Arc<Self>,
-        method: &str,
-        args: &[u8],
-        deadline: Option<Instant>,
-    ) -> Result<ActiveStream, CallError> {
-        let ms = deadline_ms(deadline)?;
-        let id = self.next_id();
-        let window = self.config.stream_window;
-        let msg = wire::stream(self.codec, id, method, ms, window, args);
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.insert_pending(id, Pending::Stream { tx, credit: window })?;
-        let active = ActiveStream {
-            conn: self.clone(),
-            id,
-            rx,
-            window,
-            since_credit: 0,
-            sleep: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-            done: false,
-        };
-        self.stats.add(|c| &c.calls_sent, 1);
-        self.send(msg).await?;
-        Ok(active)
-    }
-}
 
 #[derive(Clone)]
 enum Target {
@@ -363,27 +249,6 @@ impl Caller {
     }
 }
 
-/// The consuming end of a stream call while items arrive.
-struct ActiveStream {
-    conn: Arc<ConnInner>,
-    id: u32,
-    rx: mpsc::UnboundedReceiver<StreamEvent>,
-    window: u32,
-    /// Items taken since the last CREDIT.
-    since_credit: u32,
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// `true` once END or ERROR arrived (nothing to cancel).
-    done: bool,
-}
-
-impl Drop for ActiveStream {
-    fn drop(&mut self) {
-        if !self.done && self.conn.take_pending(self.id).is_some() {
-            self.conn.send_soon(wire::cancel(self.conn.codec, self.id));
-        }
-    }
-}
-
 enum State {
     Starting(BoxFuture<'static, Result<ActiveStream, CallError>>),
     Active(ActiveStream),
@@ -427,53 +292,22 @@ impl<R: DeserializeOwned> Stream for CallStream<R> {
                 }
                 State::Done => return Poll::Ready(None),
                 State::Active(a) => {
-                    if let Some(s) = &mut a.sleep {
-                        if s.as_mut().poll(cx).is_ready() {
-                            this.state = State::Done;
-                            return Poll::Ready(Some(Err(CallError::DeadlineExceeded)));
-                        }
-                    }
-                    match a.rx.poll_recv(cx) {
+                    let outcome = match a.poll_event(cx) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Some(StreamEvent::Item(bytes))) => {
-                            a.since_credit += 1;
-                            if a.since_credit >= (a.window / 2).max(1) {
-                                a.conn.grant_credit(a.id, a.since_credit);
-                                a.since_credit = 0;
+                        Poll::Ready(Some(Ok(payload))) => match payload.decode() {
+                            Ok(item) => return Poll::Ready(Some(Ok(item))),
+                            Err(e) => {
+                                // An item that cannot be delivered (too deep, wrong type)
+                                // fails the stream, and the callee stops (PROTOCOL §8).
+                                a.fail();
+                                Some(Err(CallError::from(e)))
                             }
-                            let payload =
-                                Payload::new(a.conn.codec, bytes, a.conn.config.max_depth);
-                            return Poll::Ready(Some(match payload.decode() {
-                                Ok(item) => Ok(item),
-                                Err(e) => {
-                                    // An item that cannot be delivered (too deep, wrong type)
-                                    // fails the stream, and the callee stops (PROTOCOL §8).
-                                    if a.conn.take_pending(a.id).is_some() {
-                                        a.conn.send_soon(wire::cancel(a.conn.codec, a.id));
-                                    }
-                                    a.done = true;
-                                    this.state = State::Done;
-                                    Err(CallError::from(e))
-                                }
-                            }));
-                        }
-                        Poll::Ready(Some(StreamEvent::End)) => {
-                            a.done = true;
-                            this.state = State::Done;
-                            return Poll::Ready(None);
-                        }
-                        Poll::Ready(Some(StreamEvent::Error(e))) => {
-                            a.done = true;
-                            this.state = State::Done;
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                        Poll::Ready(None) => {
-                            let e = a.conn.closed_error();
-                            a.done = true;
-                            this.state = State::Done;
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                    }
+                        },
+                        Poll::Ready(Some(Err(e))) => Some(Err(e)),
+                        Poll::Ready(None) => None,
+                    };
+                    this.state = State::Done;
+                    return Poll::Ready(outcome);
                 }
             }
         }

@@ -19,9 +19,9 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use crate::call::{CallOptions, CallStream, Caller};
 use crate::close::{CloseError, CloseInfo, code};
 use crate::config::{Config, ReconnectPolicy};
-use crate::conn::{self, ConnInner, ConnSetup};
+use crate::connection::guarded_io::{GuardedIo, MessageClock};
+use crate::connection::{self, ConnInner, ConnSetup};
 use crate::error::{CallError, ConnectError};
-use crate::guarded_io::{GuardedIo, MessageClock};
 use crate::peer::Peer;
 use crate::service::{Observer, Registry, Service};
 use crate::stats::{Counters, StatsSnapshot};
@@ -253,7 +253,7 @@ impl ClientShared {
             on_close: None,
             message_clock: Some(message_clock),
         };
-        Ok(conn::start(ws, setup))
+        Ok(connection::start(ws, setup))
     }
 
     fn set_current(&self, conn: Option<Arc<ConnInner>>, state: ConnectionState) {
@@ -323,7 +323,7 @@ async fn supervise(shared: Arc<ClientShared>, mut conn: Arc<ConnInner>) {
             return;
         }
         shared.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-        conn.stats.own.reconnects.fetch_add(1, Ordering::Relaxed);
+        conn.count_reconnect();
         shared.set_current(Some(conn.clone()), ConnectionState::Connected);
     }
 }
@@ -405,8 +405,7 @@ impl Client {
         let conn = s.current.swap(None);
         let info = match conn {
             Some(c) => {
-                c.app_closed.store(true, Ordering::Release);
-                c.initiate_close(code, reason);
+                c.close_by_application(code, reason);
                 let info = c.wait_closed().await;
                 *lock(&s.last_close) = Some(info.clone());
                 Some(info)

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::call::Caller;
-use crate::conn::ConnInner;
+use crate::connection::ConnInner;
 use crate::error::ServiceError;
 use crate::peer::Peer;
 use crate::wire;

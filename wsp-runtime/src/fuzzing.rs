@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::guarded_io::FrameTracker;
+use crate::connection::guarded_io::FrameTracker;
 use crate::wire::codec::{Codec, Payload};
 use crate::wire::{self, Frame};
 

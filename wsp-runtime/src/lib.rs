@@ -65,13 +65,12 @@ mod call;
 mod client;
 mod close;
 mod config;
-mod conn;
+mod connection;
 mod context;
 mod error;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
-mod guarded_io;
 mod macros;
 mod peer;
 mod server;

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::call::{CallOptions, CallStream, Caller};
 use crate::close::{CloseError, CloseInfo};
 use crate::config::Config;
-use crate::conn::{self, ConnInner, ConnSetup};
+use crate::connection::{self, ConnInner, ConnSetup};
 use crate::context::ConnData;
 use crate::error::CallError;
 use crate::service::{Observer, Service};
@@ -125,7 +125,7 @@ impl Peer {
             message_clock: None,
         };
         Peer {
-            conn: conn::start(ws, setup),
+            conn: connection::start(ws, setup),
         }
     }
 
@@ -218,8 +218,7 @@ impl Peer {
     /// boundary) and waits until it is closed. Calls in flight fail with
     /// [`CallError::Closed`]. Idempotent: a later call returns the first outcome.
     pub async fn close(&self, code: u16, reason: &str) -> Result<CloseInfo, CloseError> {
-        self.conn.app_closed.store(true, Ordering::Release);
-        self.conn.initiate_close(code, reason);
+        self.conn.close_by_application(code, reason);
         self.closed().await
     }
 

@@ -17,10 +17,10 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::close::{CloseInfo, code};
 use crate::config::Config;
-use crate::conn::{self, ConnInner, ConnSetup};
+use crate::connection::guarded_io::{GuardedIo, MessageClock};
+use crate::connection::{self, ConnInner, ConnSetup};
 use crate::context::ConnData;
 use crate::error::CallError;
-use crate::guarded_io::{GuardedIo, MessageClock};
 use crate::peer::Peer;
 use crate::service::{Observer, Registry, Service};
 use crate::stats::{Counters, StatsSnapshot};
@@ -438,7 +438,7 @@ impl ServerInner {
     {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let weak = Arc::downgrade(self);
-        let on_close: conn::OnClose = Box::new(move |conn, info| {
+        let on_close: connection::OnClose = Box::new(move |conn, info| {
             // The connection's place under the limits is free once it is finished.
             drop(slot);
             if let Some(server) = weak.upgrade() {
@@ -459,7 +459,7 @@ impl ServerInner {
             on_close: Some(on_close),
             message_clock,
         };
-        let conn = conn::start(ws, setup);
+        let conn = connection::start(ws, setup);
         {
             let mut conns = lock(&self.conns);
             if conn.close_info().is_none() {
@@ -569,11 +569,9 @@ impl Server {
                 *slot = Some(wire::message(conn.codec, frame));
             }
             let msg = slot.clone().expect("encoded above");
-            if conn.try_send_message(msg) {
-                conn.stats.add(|c| &c.notifications_sent, 1);
+            if conn.broadcast(msg) {
                 report.queued += 1;
             } else {
-                conn.stats.add(|c| &c.dropped_frames, 1);
                 report.dropped += 1;
             }
         }
@@ -593,8 +591,7 @@ impl Server {
             t.abort();
         }
         for conn in lock(&self.inner.conns).values() {
-            conn.app_closed.store(true, Ordering::Release);
-            conn.initiate_close(code::GOING_AWAY, "server shutting down");
+            conn.close_by_application(code::GOING_AWAY, "server shutting down");
         }
         let mut rx = self.inner.count.subscribe();
         let wait = rx.wait_for(|n| *n == 0);

@@ -15,15 +15,50 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{ConnInner, IncomingEntry, lock};
+use std::sync::atomic::Ordering;
+
+use super::{ConnInner, lock};
 use crate::close::code;
 use crate::context::CallContext;
+use crate::context::Canceller;
 use crate::error::{ErrorCode, ServiceError};
+use crate::service::Service;
 use crate::service::{CallKind, Encoded, Handler, Observed, Request};
 use crate::wire::codec::Payload;
 use crate::wire::{self, FrameError};
 
+/// A call from the peer whose handler is running.
+pub(super) struct IncomingEntry {
+    abort: tokio::task::AbortHandle,
+    ctx: Canceller,
+    credit: Option<Arc<Semaphore>>,
+}
+
 impl ConnInner {
+    pub(super) fn lookup(&self, service: &str) -> Option<Arc<dyn Service>> {
+        self.local
+            .get(service)
+            .or_else(|| self.shared.as_ref()?.get(service))
+    }
+
+    pub(super) fn error_frame(&self, id: u32, e: &ServiceError) -> Vec<u8> {
+        let details = e.details.as_deref();
+        wire::error(self.codec, id, e.code as u32, &e.message, details).unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "could not encode error details");
+            self.error_frame(id, &ServiceError::internal("internal error"))
+        })
+    }
+
+    pub(super) async fn send_error(&self, id: u32, e: ServiceError) {
+        self.stats.add(|c| &c.errors_sent, 1);
+        let _ = self.send(self.error_frame(id, &e)).await;
+    }
+
+    /// Handlers running for the peer's calls (a relaxed counter, no lock).
+    pub(super) fn incoming_len(&self) -> usize {
+        self.stats.own.incoming_in_flight.load(Ordering::Relaxed) as usize
+    }
+
     /// Handles one incoming CALL, STREAM or NOTIFY. Fails only for a call id that is already
     /// in flight (PROTOCOL §2.3), which closes the connection.
     pub(super) async fn dispatch(
@@ -306,6 +341,17 @@ impl ConnInner {
                     );
                 }
             }
+        }
+    }
+
+    /// The connection is finished: every running handler is cancelled and aborted.
+    pub(super) fn abort_incoming(&self) {
+        let incoming = std::mem::take(&mut *lock(&self.incoming));
+        self.stats
+            .sub(|c| &c.incoming_in_flight, incoming.len() as u64);
+        for e in incoming.values() {
+            e.ctx.cancel();
+            e.abort.abort();
         }
     }
 
