@@ -313,3 +313,95 @@ impl<R: DeserializeOwned> Stream for CallStream<R> {
         }
     }
 }
+
+/// The calls of [`Caller`], on a handle that has a `caller()` (`Client`, `Peer`): written once,
+/// so the handles cannot drift apart.
+macro_rules! caller_surface {
+    () => {
+        /// See [`Caller::call`](crate::Caller::call).
+        pub async fn call<A, R>(
+            &self,
+            method: &str,
+            args: &A,
+            opts: $crate::CallOptions,
+        ) -> Result<R, $crate::CallError>
+        where
+            A: serde::Serialize + ?Sized,
+            R: serde::de::DeserializeOwned,
+        {
+            self.caller().call(method, args, opts).await
+        }
+
+        /// See [`Caller::call_payload`](crate::Caller::call_payload).
+        pub async fn call_payload<A: serde::Serialize + ?Sized>(
+            &self,
+            method: &str,
+            args: &A,
+            opts: $crate::CallOptions,
+        ) -> Result<$crate::Payload, $crate::CallError> {
+            self.caller().call_payload(method, args, opts).await
+        }
+
+        /// See [`Caller::call_value`](crate::Caller::call_value).
+        pub async fn call_value(
+            &self,
+            method: &str,
+            args: Vec<$crate::Value>,
+        ) -> Result<$crate::Value, $crate::CallError> {
+            self.caller().call_value(method, args).await
+        }
+
+        /// See [`Caller::call_value_with`](crate::Caller::call_value_with).
+        pub async fn call_value_with(
+            &self,
+            method: &str,
+            args: Vec<$crate::Value>,
+            opts: $crate::CallOptions,
+        ) -> Result<$crate::Value, $crate::CallError> {
+            self.caller().call_value_with(method, args, opts).await
+        }
+
+        /// See [`Caller::notify`](crate::Caller::notify).
+        pub async fn notify<A: serde::Serialize + ?Sized>(
+            &self,
+            method: &str,
+            args: &A,
+        ) -> Result<(), $crate::CallError> {
+            self.caller().notify(method, args).await
+        }
+
+        /// See [`Caller::notify_value`](crate::Caller::notify_value).
+        pub async fn notify_value(
+            &self,
+            method: &str,
+            args: Vec<$crate::Value>,
+        ) -> Result<(), $crate::CallError> {
+            self.caller().notify_value(method, args).await
+        }
+
+        /// See [`Caller::stream`](crate::Caller::stream).
+        pub fn stream<A, R>(
+            &self,
+            method: &str,
+            args: &A,
+            opts: $crate::CallOptions,
+        ) -> $crate::CallStream<R>
+        where
+            A: serde::Serialize + ?Sized,
+            R: serde::de::DeserializeOwned,
+        {
+            self.caller().stream(method, args, opts)
+        }
+
+        /// See [`Caller::stream_value`](crate::Caller::stream_value).
+        pub fn stream_value(
+            &self,
+            method: &str,
+            args: Vec<$crate::Value>,
+            opts: $crate::CallOptions,
+        ) -> $crate::CallStream<$crate::Value> {
+            self.caller().stream_value(method, args, opts)
+        }
+    };
+}
+pub(crate) use caller_surface;

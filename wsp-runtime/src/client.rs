@@ -5,9 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
-use rmpv::Value;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -16,7 +13,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
-use crate::call::{CallOptions, CallStream, Caller};
+use crate::call::Caller;
 use crate::close::{CloseError, CloseInfo, code};
 use crate::config::{Config, ReconnectPolicy};
 use crate::connection::guarded_io::{GuardedIo, MessageClock};
@@ -485,39 +482,7 @@ impl Client {
         self.shared.current.load_full().map(Peer::from_inner)
     }
 
-    /// See [`Caller::call`].
-    pub async fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
-        &self,
-        method: &str,
-        args: &A,
-        opts: CallOptions,
-    ) -> Result<R, CallError> {
-        self.caller().call(method, args, opts).await
-    }
-
-    /// See [`Caller::call_value`].
-    pub async fn call_value(&self, method: &str, args: Vec<Value>) -> Result<Value, CallError> {
-        self.caller().call_value(method, args).await
-    }
-
-    /// See [`Caller::notify`].
-    pub async fn notify<A: Serialize + ?Sized>(
-        &self,
-        method: &str,
-        args: &A,
-    ) -> Result<(), CallError> {
-        self.caller().notify(method, args).await
-    }
-
-    /// See [`Caller::stream`].
-    pub fn stream<A: Serialize + ?Sized, R: DeserializeOwned>(
-        &self,
-        method: &str,
-        args: &A,
-        opts: CallOptions,
-    ) -> CallStream<R> {
-        self.caller().stream(method, args, opts)
-    }
+    crate::call::caller_surface!();
 
     /// Adds (or replaces) a service offered to the server; applies to the current and future
     /// connections.

@@ -6,17 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{Sink, Stream};
-use rmpv::Value;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::call::{CallOptions, CallStream, Caller};
+use crate::call::Caller;
 use crate::close::{CloseError, CloseInfo};
 use crate::config::Config;
 use crate::connection::{self, ConnInner, ConnSetup};
 use crate::context::ConnData;
-use crate::error::CallError;
 use crate::service::{Observer, Service};
 use crate::stats::StatsSnapshot;
 use crate::wire::codec::Codec;
@@ -144,39 +140,7 @@ impl Peer {
         Caller::for_conn(self.conn.clone())
     }
 
-    /// See [`Caller::call`].
-    pub async fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
-        &self,
-        method: &str,
-        args: &A,
-        opts: CallOptions,
-    ) -> Result<R, CallError> {
-        self.caller().call(method, args, opts).await
-    }
-
-    /// See [`Caller::call_value`].
-    pub async fn call_value(&self, method: &str, args: Vec<Value>) -> Result<Value, CallError> {
-        self.caller().call_value(method, args).await
-    }
-
-    /// See [`Caller::notify`].
-    pub async fn notify<A: Serialize + ?Sized>(
-        &self,
-        method: &str,
-        args: &A,
-    ) -> Result<(), CallError> {
-        self.caller().notify(method, args).await
-    }
-
-    /// See [`Caller::stream`].
-    pub fn stream<A: Serialize + ?Sized, R: DeserializeOwned>(
-        &self,
-        method: &str,
-        args: &A,
-        opts: CallOptions,
-    ) -> CallStream<R> {
-        self.caller().stream(method, args, opts)
-    }
+    crate::call::caller_surface!();
 
     /// Offers a service on this connection only (in addition to those of its server or client).
     /// Takes effect for frames arriving after it returns.

@@ -626,3 +626,49 @@ async fn peers_over_existing_websockets() {
     within(5, client.close(1000, "bye")).await.unwrap();
     assert_eq!(within(5, server.closed()).await.unwrap().reason, "bye");
 }
+
+#[tokio::test]
+async fn client_and_peer_offer_every_call_form_of_caller() {
+    use futures_util::StreamExt;
+    let server = math_server().await;
+    let client = client_of(&server, Codec::Json).await;
+    let opts = CallOptions::new().timeout(Duration::from_secs(5));
+    let three = Value::from(3);
+    assert_eq!(
+        client
+            .call_value_with("math.Math/add", vec![1.into(), 2.into()], opts)
+            .await
+            .unwrap(),
+        three
+    );
+    let payload = client
+        .call_payload("math.Math/add", &(1, 2), opts)
+        .await
+        .unwrap();
+    assert_eq!(payload.to_value().unwrap(), three);
+    client.notify_value("math.Math/log", vec![]).await.unwrap();
+    let items: Vec<Value> = client
+        .stream_value("math.Math/count", vec![3.into()], opts)
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(items, vec![0.into(), 1.into(), 2.into()]);
+    // The same on the client's connection as a peer.
+    let peer = client.peer().expect("connected");
+    assert_eq!(
+        peer.call_value_with("math.Math/add", vec![1.into(), 2.into()], opts)
+            .await
+            .unwrap(),
+        three
+    );
+    let mut s = peer.stream_value("math.Math/count", vec![1.into()], opts);
+    assert_eq!(s.next().await.unwrap().unwrap(), Value::from(0));
+    peer.notify_value("math.Math/log", vec![]).await.unwrap();
+    within(5, async {
+        while server.stats().notifications_received < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    client.close(1000, "done").await.unwrap();
+}
