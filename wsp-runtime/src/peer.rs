@@ -180,7 +180,7 @@ impl Peer {
 
     /// Closes the connection with `code` and `reason` (shortened to 123 bytes on a character
     /// boundary) and waits until it is closed. Calls in flight fail with
-    /// [`CallError::Closed`]. Idempotent: a later call returns the first outcome.
+    /// [`CallError::Closed`](crate::CallError::Closed). Idempotent: a later call returns the first outcome.
     pub async fn close(&self, code: u16, reason: &str) -> Result<CloseInfo, CloseError> {
         self.conn.close_by_application(code, reason);
         self.closed().await
