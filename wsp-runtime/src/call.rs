@@ -14,7 +14,6 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::client::ClientShared;
 use crate::connection::{ActiveStream, ConnInner};
 use crate::wire::codec::{Codec, Payload};
 
@@ -83,7 +82,18 @@ use crate::error::CallError;
 #[derive(Clone)]
 enum Target {
     Conn(Arc<ConnInner>),
-    Client(Arc<ClientShared>),
+    Link(Arc<dyn Link>),
+}
+
+/// Where a caller that is bound to no one connection gets the connection of each call (a
+/// reconnecting client, `client.rs`): a trait, so that making calls depends on no handle.
+pub(crate) trait Link: Send + Sync + 'static {
+    fn codec(&self) -> Codec;
+    fn default_deadline(&self) -> Option<Duration>;
+    /// The connection to use now, if a usable one is there (no waiting, no allocation).
+    fn current(&self) -> Option<Arc<ConnInner>>;
+    /// Waits for a connection, or fails, by the link's policy; called when `current` had none.
+    fn wait(&self, deadline: Option<Instant>) -> BoxFuture<'_, Result<Arc<ConnInner>, CallError>>;
 }
 
 /// A cheap, cloneable handle that makes calls on one connection (from a [`Peer`](crate::Peer),
@@ -100,7 +110,7 @@ impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.target {
             Target::Conn(c) => write!(f, "Caller(connection {})", c.id),
-            Target::Client(_) => f.write_str("Caller(client)"),
+            Target::Link(_) => f.write_str("Caller(client)"),
         }
     }
 }
@@ -112,9 +122,9 @@ impl Caller {
         }
     }
 
-    pub(crate) fn for_client(client: Arc<ClientShared>) -> Self {
+    pub(crate) fn for_link(link: Arc<dyn Link>) -> Self {
         Caller {
-            target: Target::Client(client),
+            target: Target::Link(link),
         }
     }
 
@@ -122,14 +132,14 @@ impl Caller {
     pub fn codec(&self) -> Codec {
         match &self.target {
             Target::Conn(c) => c.codec,
-            Target::Client(c) => c.codec,
+            Target::Link(l) => l.codec(),
         }
     }
 
     fn default_deadline(&self) -> Option<Duration> {
         match &self.target {
             Target::Conn(c) => c.config.default_deadline,
-            Target::Client(c) => c.config.default_deadline,
+            Target::Link(l) => l.default_deadline(),
         }
     }
 
@@ -137,7 +147,10 @@ impl Caller {
         match &self.target {
             Target::Conn(c) if c.is_closing() => Err(c.closed_error()),
             Target::Conn(c) => Ok(c.clone()),
-            Target::Client(c) => c.connection(deadline).await,
+            Target::Link(l) => match l.current() {
+                Some(c) => Ok(c),
+                None => l.wait(deadline).await,
+            },
         }
     }
 

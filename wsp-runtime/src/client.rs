@@ -3,8 +3,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use futures_util::future::BoxFuture;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -13,7 +15,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
-use crate::call::Caller;
+use crate::call::{Caller, Link};
 use crate::close::{CloseError, CloseInfo, code};
 use crate::config::{Config, ReconnectPolicy};
 use crate::connection::guarded_io::{GuardedIo, MessageClock};
@@ -160,6 +162,24 @@ pub(crate) struct ClientShared {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Link for ClientShared {
+    fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    fn default_deadline(&self) -> Option<Duration> {
+        self.config.default_deadline
+    }
+
+    fn current(&self) -> Option<Arc<ConnInner>> {
+        self.current.load_full().filter(|c| !c.is_closing())
+    }
+
+    fn wait(&self, deadline: Option<Instant>) -> BoxFuture<'_, Result<Arc<ConnInner>, CallError>> {
+        Box::pin(self.connection(deadline))
+    }
 }
 
 impl ClientShared {
@@ -474,7 +494,7 @@ impl Client {
 
     /// A cloneable caller that uses whatever connection is current at each call.
     pub fn caller(&self) -> Caller {
-        Caller::for_client(self.shared.clone())
+        Caller::for_link(self.shared.clone())
     }
 
     /// The current connection, if connected.
