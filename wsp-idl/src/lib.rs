@@ -24,6 +24,7 @@ mod loader;
 pub mod model;
 mod parse;
 mod resolve;
+mod symbols;
 mod validate;
 
 use std::path::Path;

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
-use crate::ast::SchemaFile;
 use crate::diagnostic::{Diagnostic, FileId, SourceMap, Span, render_all};
 use crate::model::Model;
 use crate::parse::parse_file;
+use crate::symbols::{LoadedFile, Symbols};
 
 /// Loading failed: every problem found, with the sources needed to show them.
 ///
@@ -44,13 +44,6 @@ impl Error {
     pub fn rendered(&self) -> &str {
         &self.rendered
     }
-}
-
-/// A parsed file together with the ids of the files it imports.
-pub(crate) struct LoadedFile {
-    pub(crate) id: FileId,
-    pub(crate) ast: SchemaFile,
-    pub(crate) imports: Vec<FileId>,
 }
 
 /// Loads schema files and their imports into a [`Model`].
@@ -113,7 +106,18 @@ impl Loader {
         if state.incomplete {
             return Err(Error::new(state.diagnostics, state.sources));
         }
-        crate::resolve::resolve(state.sources, state.files, state.diagnostics)
+        // parse (above) → symbols → validate → resolve → fingerprint, each step once.
+        let mut diagnostics = state.diagnostics;
+        let (symbols, mut found) = Symbols::new(&state.files);
+        found.extend(crate::validate::validate(&symbols));
+        found.sort_by_key(|d| d.span.map(|s| (s.file, s.start)));
+        diagnostics.extend(found);
+        if !diagnostics.is_empty() {
+            return Err(Error::new(diagnostics, state.sources));
+        }
+        let mut model = crate::resolve::build(&symbols, state.sources);
+        crate::fingerprint::fill_fingerprints(&mut model);
+        Ok(model)
     }
 
     fn read(&self, path: &Path) -> std::io::Result<String> {

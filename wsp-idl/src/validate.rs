@@ -7,10 +7,10 @@ use heck::ToSnakeCase;
 use crate::ast::{Field, Ident, ItemKind, Meta, MethodDecl, StringLit, TypeExpr, TypeExprKind};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Primitive, TypeRef};
-use crate::resolve::{Ctx, DeclKind};
+use crate::symbols::{DeclKind, Symbols};
 
 /// A check over the whole set of files.
-type Check = fn(&Ctx<'_>) -> Vec<Diagnostic>;
+type Check = fn(&Symbols<'_>) -> Vec<Diagnostic>;
 
 /// Every check, in no particular order: the result is sorted by location.
 const CHECKS: &[Check] = &[
@@ -29,14 +29,14 @@ const CHECKS: &[Check] = &[
 ];
 
 /// Runs every check; returns all diagnostics sorted by file and position.
-pub(crate) fn validate(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+pub(crate) fn validate(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = CHECKS.iter().flat_map(|check| check(ctx)).collect();
     out.sort_by_key(|d| d.span.map(|s| (s.file, s.start)));
     out
 }
 
 /// Every type expression written at the top of a field, parameter or result, with its file.
-fn type_exprs<'a>(ctx: &Ctx<'a>) -> Vec<(usize, &'a TypeExpr)> {
+fn type_exprs<'a>(ctx: &Symbols<'a>) -> Vec<(usize, &'a TypeExpr)> {
     let mut out = Vec::new();
     for decl in &ctx.decls {
         let f = decl.file;
@@ -80,7 +80,7 @@ struct Scope<'a> {
     reserved: &'a [StringLit],
 }
 
-fn scopes<'a>(ctx: &Ctx<'a>) -> Vec<Scope<'a>> {
+fn scopes<'a>(ctx: &Symbols<'a>) -> Vec<Scope<'a>> {
     let mut out = Vec::new();
     let fields = |fs: &'a [Field]| fs.iter().map(|f| &f.name).collect::<Vec<_>>();
     for decl in &ctx.decls {
@@ -147,14 +147,14 @@ fn scopes<'a>(ctx: &Ctx<'a>) -> Vec<Scope<'a>> {
 }
 
 /// Every name declared anywhere: types, services, fields, variants, methods, parameters.
-fn declared_names<'a>(ctx: &Ctx<'a>) -> Vec<&'a Ident> {
+fn declared_names<'a>(ctx: &Symbols<'a>) -> Vec<&'a Ident> {
     let mut out: Vec<&Ident> = ctx.decls.iter().map(|d| &d.item.name).collect();
     out.extend(scopes(ctx).into_iter().flat_map(|s| s.names));
     out
 }
 
 /// Every attribute list: on items, fields, variants, methods and parameters.
-fn metas<'a>(ctx: &Ctx<'a>) -> Vec<&'a Meta> {
+fn metas<'a>(ctx: &Symbols<'a>) -> Vec<&'a Meta> {
     let mut out = Vec::new();
     for decl in &ctx.decls {
         let item = decl.item;
@@ -189,7 +189,7 @@ fn show(expr: &TypeExpr) -> String {
 }
 
 /// Unknown type names (with "did you mean"), and services used as types.
-fn check_unknown_types(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_unknown_types(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     type_exprs(ctx)
         .into_iter()
         .filter_map(|(f, e)| ctx.resolve_type(f, e).err())
@@ -198,8 +198,8 @@ fn check_unknown_types(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// Map keys must be strings or integers.
-fn check_map_keys(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
-    fn walk(ctx: &Ctx<'_>, file: usize, expr: &TypeExpr, out: &mut Vec<Diagnostic>) {
+fn check_map_keys(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
+    fn walk(ctx: &Symbols<'_>, file: usize, expr: &TypeExpr, out: &mut Vec<Diagnostic>) {
         match &expr.kind {
             TypeExprKind::Path(_) => {}
             TypeExprKind::List(t) | TypeExprKind::Optional(t) => walk(ctx, file, t, out),
@@ -229,7 +229,7 @@ fn check_map_keys(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// Two fields, variants, methods or parameters with the same name in one scope.
-fn check_duplicate_members(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_duplicate_members(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for scope in scopes(ctx) {
         let mut first: HashMap<&str, &Ident> = HashMap::new();
@@ -255,7 +255,7 @@ fn check_duplicate_members(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// Distinct names that generated code would spell the same (`fooBar` and `foo_bar`).
-fn check_case_collisions(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_case_collisions(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     let mut groups: Vec<(String, String, Vec<&Ident>)> = scopes(ctx)
         .into_iter()
         .map(|s| (s.what.to_owned(), s.owner, s.names))
@@ -305,7 +305,7 @@ fn check_case_collisions(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// A field, variant or method that uses a name listed in `reserved`.
-fn check_reserved_names(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_reserved_names(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for scope in scopes(ctx) {
         for name in &scope.names {
@@ -323,7 +323,7 @@ fn check_reserved_names(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// Names starting with `$` (the protocol uses `$type`).
-fn check_dollar_names(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_dollar_names(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     declared_names(ctx)
         .into_iter()
         .filter(|n| n.name.starts_with('$'))
@@ -339,7 +339,7 @@ fn check_dollar_names(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// Declarations named like a built-in type could never be referred to.
-fn check_builtin_type_names(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_builtin_type_names(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     ctx.decls
         .iter()
         .map(|d| &d.item.name)
@@ -355,7 +355,7 @@ fn check_builtin_type_names(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// A struct that contains itself through required, direct fields only: no value could be finite.
-fn check_recursive_structs(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_recursive_structs(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     // Edges: struct decl index -> (field, struct decl index) for required fields of struct type.
     let index: HashMap<&str, usize> = ctx
         .decls
@@ -435,7 +435,7 @@ fn check_recursive_structs(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// `throws` must name an `error` type.
-fn check_throws(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_throws(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for decl in &ctx.decls {
         for m in methods(decl.item) {
@@ -469,7 +469,7 @@ fn check_throws(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// Optional parameters must come last, so callers built from an older schema can omit them.
-fn check_trailing_optional_params(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_trailing_optional_params(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for decl in &ctx.decls {
         for m in methods(decl.item) {
@@ -501,7 +501,7 @@ fn check_trailing_optional_params(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// Only `@deprecated`, at most once, with at most one reason.
-fn check_attributes(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_attributes(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for meta in metas(ctx) {
         let mut seen = false;
@@ -533,7 +533,7 @@ fn check_attributes(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
 }
 
 /// A service has at most one `client { }` block.
-fn check_client_blocks(ctx: &Ctx<'_>) -> Vec<Diagnostic> {
+fn check_client_blocks(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for decl in &ctx.decls {
         if let ItemKind::Service(s) = &decl.item.kind {
