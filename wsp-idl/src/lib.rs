@@ -32,8 +32,8 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, FileId, SourceMap, Span};
 pub use loader::{Error, Loader, load};
 pub use model::{
-    Deprecated, Field, File, Method, MethodKind, Model, Primitive, Service, ServiceId, TypeDef,
-    TypeId, TypeKind, TypeRef, Variant,
+    Deprecated, Field, File, Method, MethodKind, Model, Package, Primitive, Service, ServiceId,
+    TypeDef, TypeId, TypeKind, TypeRef, Variant,
 };
 pub use parse::MAX_NESTING;
 

@@ -425,6 +425,11 @@ impl Model {
             .find(|s| s.qualified_name == qualified_name)
     }
 
+    /// One package's part of the model: its files, types and services.
+    pub fn package<'a>(&'a self, name: &'a str) -> Package<'a> {
+        Package { model: self, name }
+    }
+
     /// The distinct package names, in load order.
     pub fn packages(&self) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();
@@ -476,6 +481,42 @@ impl Model {
             named_in(&f.ty, &mut out);
         }
         out
+    }
+}
+
+/// One package of a [`Model`] (see [`Model::package`]), what a generator writes one file or
+/// module for. Everything is in the model's order.
+#[derive(Clone, Copy, Debug)]
+pub struct Package<'a> {
+    model: &'a Model,
+    name: &'a str,
+}
+
+impl<'a> Package<'a> {
+    /// The package name (`geometry`).
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// The files that declare this package.
+    pub fn files(&self) -> impl Iterator<Item = &'a File> + 'a {
+        let name = self.name;
+        self.model.files.iter().filter(move |f| f.package == name)
+    }
+
+    /// The types declared in this package.
+    pub fn types(&self) -> impl Iterator<Item = &'a TypeDef> + 'a {
+        let name = self.name;
+        self.model.types.iter().filter(move |t| t.package == name)
+    }
+
+    /// The services declared in this package.
+    pub fn services(&self) -> impl Iterator<Item = &'a Service> + 'a {
+        let name = self.name;
+        self.model
+            .services
+            .iter()
+            .filter(move |s| s.package == name)
     }
 }
 

@@ -24,9 +24,8 @@ impl PackageGen<'_> {
     /// Whether any method of this package's services declares `throws`.
     pub(crate) fn needs_rpc_error(&self) -> bool {
         self.model
-            .services
-            .iter()
-            .filter(|s| s.package == self.package)
+            .package(self.package)
+            .services()
             .flat_map(|s| s.methods.iter().chain(&s.client_methods))
             .any(|m| m.throws.is_some())
     }
@@ -36,15 +35,13 @@ impl PackageGen<'_> {
         let mut name = "RpcError".to_owned();
         while self
             .model
-            .types
-            .iter()
-            .filter(|t| t.package == self.package)
+            .package(self.package)
+            .types()
             .map(|t| type_ident(&t.name).to_string())
             .chain(
                 self.model
-                    .services
-                    .iter()
-                    .filter(|s| s.package == self.package)
+                    .package(self.package)
+                    .services()
                     .map(|s| type_ident(&s.name).to_string()),
             )
             .any(|n| n == name)

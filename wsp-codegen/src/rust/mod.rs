@@ -67,12 +67,7 @@ impl PackageGen<'_> {
     /// (a type named `GeometryClient` next to service `Geometry`, say).
     fn check_names(&self, with_rpc_error: bool) -> Result<(), Error> {
         let mut names: Vec<(String, String)> = Vec::new();
-        for t in self
-            .model
-            .types
-            .iter()
-            .filter(|t| t.package == self.package)
-        {
+        for t in self.model.package(self.package).types() {
             names.push((
                 type_ident(&t.name).to_string(),
                 format!("type `{}`", t.qualified_name),
@@ -84,12 +79,7 @@ impl PackageGen<'_> {
                 "the typed call error".to_owned(),
             ));
         }
-        for s in self
-            .model
-            .services
-            .iter()
-            .filter(|s| s.package == self.package)
-        {
+        for s in self.model.package(self.package).services() {
             names.extend(self.service_names(s));
         }
         for (i, (name, what)) in names.iter().enumerate() {
@@ -107,20 +97,10 @@ impl PackageGen<'_> {
     /// The whole file.
     fn file(&self) -> Result<TokenStream, Error> {
         let mut items = Vec::new();
-        for t in self
-            .model
-            .types
-            .iter()
-            .filter(|t| t.package == self.package)
-        {
+        for t in self.model.package(self.package).types() {
             items.push(self.type_def(t));
         }
-        let services: Vec<_> = self
-            .model
-            .services
-            .iter()
-            .filter(|s| s.package == self.package)
-            .collect();
+        let services: Vec<_> = self.model.package(self.package).services().collect();
         let with_rpc_error = !services.is_empty() && self.needs_rpc_error();
         self.check_names(with_rpc_error)?;
         if with_rpc_error {
