@@ -4,10 +4,11 @@
 //! - raw tokio-tungstenite binary echo of a 64-byte payload with tungstenite's defaults, reader
 //!   and writer split into tasks on both ends like the runtime (the baseline); for reference the
 //!   same echo with the client writing and reading on the calling task, with a 16 KiB read
-//!   buffer (what wsp configures) and with batched writes;
+//!   buffer (what wsp configured before its read-ahead) and with batched writes;
 //! - wsp untyped call echoing the same payload as an `rmpv::Value`;
-//! - wsp generated typed `add(a, b)`;
-//! - jsonrpsee 0.26 WebSocket server and client doing the same `add(a, b)`.
+//! - wsp generated typed `add(a, b)`, and the same called by the server on the client;
+//! - jsonrpsee 0.26 WebSocket server and client doing the same `add(a, b)`;
+//! - a 1 MiB binary payload echoed, raw and by wsp (untyped), one call at a time.
 //!
 //! Run with `cargo bench -p wsp-bench`. `WSP_BENCH_SECS` (or a number after `--`) sets the
 //! seconds each case runs in each round (default 2), `WSP_BENCH_ROUNDS` the number of rounds
@@ -40,6 +41,8 @@ use wsp_runtime::{Caller, Client, FnService, Server, Value};
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 const PAYLOAD: usize = 64;
+/// The large-message case: one 1 MiB binary value echoed.
+const LARGE: usize = 1 << 20;
 const DEPTH: usize = 256;
 
 // Names of the systems the ratios are taken between.
@@ -47,6 +50,9 @@ const RAW: &str = "raw echo";
 const RAW_ONE_TASK: &str = "raw echo, client on one task";
 const UNTYPED: &str = "wsp untyped echo (rmpv::Value)";
 const TYPED: &str = "wsp typed add(a, b)";
+const TYPED_REVERSE: &str = "wsp typed add(a, b), server calls client";
+const RAW_LARGE: &str = "raw echo, 1 MiB";
+const UNTYPED_LARGE: &str = "wsp untyped echo, 1 MiB";
 const JSONRPSEE: &str = "jsonrpsee 0.26 add(a, b)";
 
 /// Latencies of the calls completed during one case.
@@ -80,6 +86,8 @@ impl Samples {
 enum Shape {
     /// A 64-byte binary payload, echoed.
     Echo,
+    /// A 1 MiB binary payload, echoed.
+    Large,
     /// `add(a, b)` with two small integers.
     Add,
 }
@@ -209,6 +217,8 @@ enum RawClient {
 
 struct RawEcho {
     url: String,
+    /// Bytes echoed per call.
+    payload: usize,
     batched: bool,
     /// Bytes per read on both ends (`None`: tungstenite's default of 128 KiB).
     read_buffer: Option<usize>,
@@ -217,8 +227,18 @@ struct RawEcho {
 
 impl RawEcho {
     async fn start(batched: bool, read_buffer: Option<usize>, client: RawClient) -> RawEcho {
+        Self::with_payload(PAYLOAD, batched, read_buffer, client).await
+    }
+
+    async fn with_payload(
+        payload: usize,
+        batched: bool,
+        read_buffer: Option<usize>,
+        client: RawClient,
+    ) -> RawEcho {
         RawEcho {
             url: raw_echo_server(batched, read_buffer).await,
+            payload,
             batched,
             read_buffer,
             client,
@@ -252,7 +272,7 @@ impl RawEcho {
                 }
             }
         });
-        let payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
+        let payload = bytes::Bytes::from(vec![7u8; self.payload]);
         let mut nanos = Vec::new();
         let start = Instant::now();
         while start.elapsed() < dur {
@@ -275,7 +295,7 @@ impl RawEcho {
     /// Sequential echoes written and read by the calling task itself.
     async fn sequential_one_task(&self, dur: Duration) -> Samples {
         let mut ws = self.connect().await;
-        let payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
+        let payload = bytes::Bytes::from(vec![7u8; self.payload]);
         let mut nanos = Vec::new();
         let start = Instant::now();
         while start.elapsed() < dur {
@@ -294,6 +314,9 @@ impl RawEcho {
 
 impl Bench for RawEcho {
     fn name(&self) -> String {
+        if self.payload == LARGE {
+            return RAW_LARGE.into();
+        }
         match (self.batched, self.read_buffer, self.client) {
             (_, _, RawClient::OneTask) => RAW_ONE_TASK.into(),
             (true, _, _) => "raw echo, batched writes".into(),
@@ -303,12 +326,17 @@ impl Bench for RawEcho {
     }
 
     fn shape(&self) -> Shape {
-        Shape::Echo
+        if self.payload == LARGE {
+            Shape::Large
+        } else {
+            Shape::Echo
+        }
     }
 
     fn pipelines(&self) -> bool {
         // With calls in flight the client is split in every variant: the same case as `RAW`.
-        self.client == RawClient::Split
+        // Large messages are measured one at a time.
+        self.client == RawClient::Split && self.payload != LARGE
     }
 
     fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
@@ -327,10 +355,11 @@ impl Bench for RawEcho {
             let window = Arc::new(Semaphore::new(depth));
             let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Instant>();
             let batched = self.batched;
+            let size = self.payload;
             let start = Instant::now();
             let w = window.clone();
             let sender = tokio::spawn(async move {
-                let payload = bytes::Bytes::from(vec![7u8; PAYLOAD]);
+                let payload = bytes::Bytes::from(vec![7u8; size]);
                 while start.elapsed() < dur {
                     w.acquire().await.unwrap().forget();
                     let _ = sent_tx.send(Instant::now());
@@ -400,49 +429,118 @@ async fn wsp_pair(service: Arc<dyn wsp_runtime::Service>) -> (Server, Client) {
 
 struct WspUntyped {
     caller: Caller,
+    /// Bytes echoed per call.
+    payload: usize,
     _client: Client,
     _server: Server,
 }
 
 impl WspUntyped {
-    async fn start() -> WspUntyped {
+    async fn start(payload: usize) -> WspUntyped {
         let svc = FnService::new("bench.Echo").unary("echo", |_, args| async move {
             Ok(args.into_iter().next().unwrap_or(Value::Nil))
         });
         let (server, client) = wsp_pair(svc.into_service()).await;
         WspUntyped {
             caller: client.caller(),
+            payload,
             _client: client,
             _server: server,
         }
     }
 }
 
-async fn echo_call(caller: &Caller) {
+async fn echo_call(caller: &Caller, size: usize) {
     let r = caller
-        .call_value("bench.Echo/echo", vec![Value::Binary(vec![7u8; PAYLOAD])])
+        .call_value("bench.Echo/echo", vec![Value::Binary(vec![7u8; size])])
         .await
         .unwrap();
-    debug_assert!(matches!(r, Value::Binary(ref b) if b.len() == PAYLOAD));
+    debug_assert!(matches!(r, Value::Binary(ref b) if b.len() == size));
 }
 
 impl Bench for WspUntyped {
     fn name(&self) -> String {
-        UNTYPED.into()
+        if self.payload == LARGE {
+            UNTYPED_LARGE.into()
+        } else {
+            UNTYPED.into()
+        }
     }
 
     fn shape(&self) -> Shape {
-        Shape::Echo
+        if self.payload == LARGE {
+            Shape::Large
+        } else {
+            Shape::Echo
+        }
+    }
+
+    fn pipelines(&self) -> bool {
+        self.payload != LARGE
     }
 
     fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
-        Box::pin(sequential_calls(dur, |_| echo_call(&self.caller)))
+        Box::pin(sequential_calls(dur, |_| {
+            echo_call(&self.caller, self.payload)
+        }))
     }
 
     fn pipelined(&self, depth: usize, dur: Duration) -> BoxFut<'_, Samples> {
-        Box::pin(pipelined_calls(depth, dur, |_| {
+        let size = self.payload;
+        Box::pin(pipelined_calls(depth, dur, move |_| {
             let caller = self.caller.clone();
-            async move { echo_call(&caller).await }
+            async move { echo_call(&caller, size).await }
+        }))
+    }
+}
+
+/// The typed `add` the other way round: the client serves `bench.Bench`, and the server calls
+/// it on the client's connection (PROTOCOL: both ends are peers).
+struct WspTypedReverse {
+    bench: BenchClient,
+    _client: Client,
+    _server: Server,
+}
+
+impl WspTypedReverse {
+    async fn start() -> WspTypedReverse {
+        let server = Server::builder().bind("127.0.0.1:0").await.unwrap();
+        let client = Client::builder(server.url())
+            .service(BenchServer::new(Adder).into_service())
+            .build();
+        client.connect().await.unwrap();
+        let peer = loop {
+            // The server lists the connection once it attached it.
+            if let Some(p) = server.connections().pop() {
+                break p;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        WspTypedReverse {
+            bench: BenchClient::from_caller(peer.caller()),
+            _client: client,
+            _server: server,
+        }
+    }
+}
+
+impl Bench for WspTypedReverse {
+    fn name(&self) -> String {
+        TYPED_REVERSE.into()
+    }
+
+    fn shape(&self) -> Shape {
+        Shape::Add
+    }
+
+    fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(sequential_calls(dur, |i| typed_add(&self.bench, i)))
+    }
+
+    fn pipelined(&self, depth: usize, dur: Duration) -> BoxFut<'_, Samples> {
+        Box::pin(pipelined_calls(depth, dur, |i| {
+            let bench = self.bench.clone();
+            async move { typed_add(&bench, i).await }
         }))
     }
 }
@@ -639,8 +737,11 @@ fn main() {
             Arc::new(RawEcho::start(false, None, RawClient::OneTask).await),
             Arc::new(RawEcho::start(false, Some(16 << 10), RawClient::Split).await),
             Arc::new(RawEcho::start(true, None, RawClient::Split).await),
-            Arc::new(WspUntyped::start().await),
+            Arc::new(WspUntyped::start(PAYLOAD).await),
             Arc::new(WspTyped::start().await),
+            Arc::new(WspTypedReverse::start().await),
+            Arc::new(RawEcho::with_payload(LARGE, false, None, RawClient::Split).await),
+            Arc::new(WspUntyped::start(LARGE).await),
             Arc::new(Jsonrpsee::start().await),
         ];
         if let Ok(only) = std::env::var("WSP_BENCH_ONLY") {
@@ -694,10 +795,15 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
             .find(|r| r.pipelined == pipelined && r.system == system)
             .map_or(f64::NAN, |r| r.rate)
     };
-    // The baseline of each row: the raw echo (defaults, unbatched) of the same concurrency.
-    let raw = |pipelined: bool| rate(RAW, pipelined);
+    // The baseline of each row: the raw echo (defaults, unbatched) of the same concurrency
+    // and message size.
+    let raw = |r: &Row| match r.shape {
+        Shape::Large => rate(RAW_LARGE, r.pipelined),
+        _ => rate(RAW, r.pipelined),
+    };
     let shape = |s: Shape| match s {
         Shape::Echo => "64-byte echo",
+        Shape::Large => "1 MiB echo",
         Shape::Add => "add(a, b)",
     };
     println!(
@@ -712,7 +818,7 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
             r.rate,
             r.p50,
             r.p99,
-            r.rate / raw(r.pipelined)
+            r.rate / raw(r)
         );
     }
     println!();
@@ -750,6 +856,21 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
             1.3,
         ),
         (
+            "wsp typed add, server → client / client → server, sequential",
+            ratio(TYPED_REVERSE, TYPED, false),
+            0.95,
+        ),
+        (
+            "wsp typed add, server → client / client → server, 256 in flight",
+            ratio(TYPED_REVERSE, TYPED, true),
+            0.95,
+        ),
+        (
+            "wsp untyped 1 MiB echo / raw 1 MiB echo (MB/s), sequential",
+            ratio(UNTYPED_LARGE, RAW_LARGE, false),
+            0.9,
+        ),
+        (
             "wsp untyped / raw echo with the client on one task, sequential",
             ratio(UNTYPED, RAW_ONE_TASK, false),
             f64::NAN,
@@ -781,9 +902,9 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
         let target = if want.is_nan() {
             "—".to_string()
         } else if got >= want {
-            format!("≥ {want:.1}: met")
+            format!("≥ {want}: met")
         } else {
-            format!("≥ {want:.1}: MISSED")
+            format!("≥ {want}: MISSED")
         };
         println!("| {what} | {got:.2} | {target} |");
     }
