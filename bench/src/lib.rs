@@ -12,12 +12,16 @@ pub mod bench {
     wsp_runtime::include_schema!("bench");
 }
 
-/// The `bench.Bench` service: `add(a, b)` is `a + b` (wrapping).
+/// The `bench.Bench` service: `add(a, b)` is `a + b` (wrapping), `echo(data)` is `data`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Adder;
 
 impl bench::Bench for Adder {
     async fn add(&self, _ctx: CallContext, a: i32, b: i32) -> Result<i32, ServiceError> {
         Ok(a.wrapping_add(b))
+    }
+
+    async fn echo(&self, _ctx: CallContext, data: Vec<u8>) -> Result<Vec<u8>, ServiceError> {
+        Ok(data)
     }
 }

@@ -10,7 +10,7 @@ import * as $wsp from '@wsp/runtime';
 export const BenchService = {
   name: 'bench.Bench',
   clientName: 'bench.Bench.client',
-  fingerprint: 'f2fefa432d111b3b',
+  fingerprint: '612c876ae390becb',
 } as const;
 
 /**
@@ -30,6 +30,15 @@ export class BenchClient {
   async add(a: number, b: number, options?: $wsp.MethodOptions): Promise<number> {
     return this.#caller.call<number>('bench.Bench/add', [a, b], options);
   }
+
+  /** Returns `data` unchanged (the large-message case). */
+  async echo(data: Uint8Array, options?: $wsp.MethodOptions): Promise<Uint8Array> {
+    return this.#caller.call<Uint8Array>(
+      'bench.Bench/echo',
+      [data],
+      { ...options, decode: (v, codec) => $wsp.convert.toBytes(v, codec) },
+    );
+  }
 }
 
 /** The context handlers of `BenchHandler` receive: `ctx.peer` calls the other side. */
@@ -42,6 +51,9 @@ export type BenchContext = $wsp.TypedContext<$wsp.Caller>;
 export interface BenchHandler {
   /** Returns `a + b` (wrapping). */
   add(a: number, b: number, ctx: BenchContext): number | Promise<number>;
+
+  /** Returns `data` unchanged (the large-message case). */
+  echo(data: Uint8Array, ctx: BenchContext): Uint8Array | Promise<Uint8Array>;
 }
 
 /**
@@ -56,6 +68,10 @@ export function serveBench(host: $wsp.ServiceHost, impl: BenchHandler): void {
       add: $wsp.codegen.unary(
         (a) => [$wsp.convert.toNumber(a[0]), $wsp.convert.toNumber(a[1])] as const,
         (a, c) => impl.add(...a, ctx(c)),
+      ),
+      echo: $wsp.codegen.unary(
+        (a, c) => [$wsp.convert.toBytes(a[0], c.codec)] as const,
+        (a, c) => impl.echo(...a, ctx(c)),
       ),
     },
     BenchService.fingerprint,
