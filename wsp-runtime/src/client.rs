@@ -22,7 +22,7 @@ use crate::connection::guarded_io::{GuardedIo, MessageClock};
 use crate::connection::{self, ConnInner, ConnSetup};
 use crate::error::{CallError, ConnectError};
 use crate::peer::Peer;
-use crate::service::{Observer, Registry, Service};
+use crate::service::{Observer, Registry, Service, Services};
 use crate::stats::{Counters, StatsSnapshot};
 use crate::wire::codec::Codec;
 
@@ -263,10 +263,12 @@ impl ClientShared {
             id: self.next_conn_id.fetch_add(1, Ordering::Relaxed),
             codec: self.codec,
             config: self.config.clone(),
-            shared_services: Some(self.registry.clone()),
             stats_parent: Some(self.stats.clone()),
             data: None,
-            observer: self.observer.clone(),
+            dispatch: Arc::new(Services::new(
+                Some(self.registry.clone()),
+                self.observer.clone(),
+            )),
             on_close: None,
             message_clock: Some(message_clock),
         };

@@ -10,31 +10,18 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::call::Caller;
-use crate::connection::ConnInner;
+use crate::connection::{CancelCall, ConnInner};
 use crate::error::ServiceError;
-use crate::peer::Peer;
 use crate::wire;
 use crate::wire::codec::Codec;
 
-/// Per-connection data attached by a server's accept hook, shared by all handlers.
-pub type ConnData = Arc<dyn Any + Send + Sync>;
+pub use crate::connection::ConnData;
 
 /// What a handler knows about its call: the connection, the deadline, per-connection data, a
 /// caller back to the peer, and whether the call was cancelled. Cheap to clone.
 #[derive(Clone)]
 pub struct CallContext {
     inner: Arc<CtxInner>,
-}
-
-/// Cancels a call if its context still exists.
-pub(crate) struct Canceller(Weak<CtxInner>);
-
-impl Canceller {
-    pub(crate) fn cancel(&self) {
-        if let Some(inner) = self.0.upgrade() {
-            CallContext { inner }.cancel();
-        }
-    }
 }
 
 struct CtxInner {
@@ -66,6 +53,11 @@ impl CallContext {
                 notify: Notify::new(),
             }),
         }
+    }
+
+    /// The connection the call arrived on.
+    pub(crate) fn conn(&self) -> &Arc<ConnInner> {
+        &self.inner.conn
     }
 
     /// The numeric id of the connection the call arrived on.
@@ -103,11 +95,6 @@ impl CallContext {
         Caller::for_conn(self.inner.conn.clone())
     }
 
-    /// The connection as a [`Peer`].
-    pub fn peer(&self) -> Peer {
-        Peer::from_inner(self.inner.conn.clone())
-    }
-
     /// Whether the caller cancelled the call (the handler future is also dropped then; this is
     /// for work the handler spawned).
     pub fn is_cancelled(&self) -> bool {
@@ -125,15 +112,11 @@ impl CallContext {
         }
     }
 
-    pub(crate) fn cancel(&self) {
-        self.inner.cancelled.store(true, Ordering::Release);
-        self.inner.notify.notify_waiters();
-    }
-
     /// A handle that can cancel the call without keeping the context (and its connection)
     /// alive, so a connection's table of running calls holds no reference cycle.
-    pub(crate) fn canceller(&self) -> Canceller {
-        Canceller(Arc::downgrade(&self.inner))
+    pub(crate) fn canceller(&self) -> Weak<dyn CancelCall> {
+        let weak: Weak<dyn CancelCall> = Arc::downgrade(&self.inner) as Weak<CtxInner>;
+        weak
     }
 
     /// Encodes a unary result straight into a REPLY frame for this call.
@@ -147,4 +130,11 @@ impl CallContext {
     }
 }
 
-use crate::service::Encoded;
+use crate::wire::Encoded;
+
+impl CancelCall for CtxInner {
+    fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+}

@@ -5,7 +5,8 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::wire::codec::{Codec, DecodeError, EncodeError, Payload};
+pub use crate::wire::codec::ErrorDetails;
+use crate::wire::codec::{DecodeError, EncodeError, Payload};
 
 /// Error codes of ERROR frames (PROTOCOL §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,18 +147,6 @@ impl CallError {
                 | CallError::NotConnected
                 | CallError::DeadlineExceeded
         )
-    }
-}
-
-/// Error details that can be encoded in either codec (any `Serialize` value).
-pub trait ErrorDetails: Send + Sync + 'static {
-    /// Appends the encoded details to `buf`.
-    fn encode_details(&self, codec: Codec, buf: &mut Vec<u8>) -> Result<(), EncodeError>;
-}
-
-impl<T: Serialize + Send + Sync + 'static> ErrorDetails for T {
-    fn encode_details(&self, codec: Codec, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-        codec.encode(buf, self)
     }
 }
 

@@ -19,12 +19,23 @@
 //!
 //! # Design
 //!
+//! Three layers, imports pointing down only:
+//!
+//! - **the handles** (`client.rs`, `server.rs`, `peer.rs`, `service.rs`, `context.rs`,
+//!   `call.rs`): what applications and generated code use;
+//! - **the connection** (`connection/`): one WebSocket connection; it knows the services above
+//!   it only through the `Dispatch` interface (`connection/dispatch.rs`), which the handles'
+//!   `Services` implement;
+//! - **the wire** (`wire/`): frames, one constructor per frame type, the two envelope readers
+//!   and the payload codecs.
+//!
 //! Each connection has a reader task (parses the envelope by hand, dispatches calls, completes
 //! pending calls by id through oneshot channels) and a writer task (drains a bounded queue,
 //! feeding all queued frames and flushing once). A call that is alone on its connection writes
 //! its frame on the caller's task; a handler that is done at its first poll is answered on the
 //! reader task without spawning; other handlers run as tasks, bounded by the call's deadline and
-//! aborted on CANCEL or when the connection closes.
+//! aborted on CANCEL or when the connection closes. `connection/mod.rs` says where in the folder
+//! each step of a frame's path is.
 //!
 //! # Typed (generated) code
 //!

@@ -12,8 +12,8 @@ use crate::call::Caller;
 use crate::close::{CloseError, CloseInfo};
 use crate::config::Config;
 use crate::connection::{self, ConnInner, ConnSetup};
-use crate::context::ConnData;
-use crate::service::{Observer, Service};
+use crate::context::{CallContext, ConnData};
+use crate::service::{Observer, Service, Services};
 use crate::stats::StatsSnapshot;
 use crate::wire::codec::Codec;
 
@@ -113,10 +113,9 @@ impl Peer {
             id: NEXT_PEER_ID.fetch_add(1, Ordering::Relaxed),
             codec,
             config: Arc::new(options.config),
-            shared_services: Some(Arc::new(registry)),
             stats_parent: None,
             data: options.data,
-            observer: options.observer,
+            dispatch: Arc::new(Services::new(Some(Arc::new(registry)), options.observer)),
             on_close: None,
             message_clock: None,
         };
@@ -145,17 +144,17 @@ impl Peer {
     /// Offers a service on this connection only (in addition to those of its server or client).
     /// Takes effect for frames arriving after it returns.
     pub fn add_service(&self, svc: Arc<dyn Service>) {
-        self.conn.local.add(svc);
+        Services::of(&self.conn).local.add(svc);
     }
 
     /// Withdraws a service added with [`add_service`](Self::add_service); `true` if it was there.
     pub fn remove_service(&self, name: &str) -> bool {
-        self.conn.local.remove(name)
+        Services::of(&self.conn).local.remove(name)
     }
 
     /// Withdraws all services added with [`add_service`](Self::add_service).
     pub fn clear_services(&self) {
-        self.conn.local.clear();
+        Services::of(&self.conn).local.clear();
     }
 
     /// The services the peer announced in its HELLO (name → schema fingerprint), once received.
@@ -195,5 +194,14 @@ impl Peer {
     /// The close outcome, if the connection is closed.
     pub fn close_info(&self) -> Option<CloseInfo> {
         self.conn.close_info()
+    }
+}
+
+// A context's connection as a peer: defined here rather than in `context.rs`, so that the
+// handles' imports point one way (peer → context).
+impl CallContext {
+    /// The connection as a [`Peer`].
+    pub fn peer(&self) -> Peer {
+        Peer::from_inner(self.conn().clone())
     }
 }

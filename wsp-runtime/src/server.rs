@@ -22,7 +22,7 @@ use crate::connection::{self, ConnInner, ConnSetup};
 use crate::context::ConnData;
 use crate::error::CallError;
 use crate::peer::Peer;
-use crate::service::{Observer, Registry, Service};
+use crate::service::{Observer, Registry, Service, Services};
 use crate::stats::{Counters, StatsSnapshot};
 use crate::wire;
 use crate::wire::codec::Codec;
@@ -452,10 +452,12 @@ impl ServerInner {
             id,
             codec,
             config: self.config.clone(),
-            shared_services: Some(self.registry.clone()),
             stats_parent: Some(self.stats.clone()),
             data,
-            observer: self.observer.clone(),
+            dispatch: Arc::new(Services::new(
+                Some(self.registry.clone()),
+                self.observer.clone(),
+            )),
             on_close: Some(on_close),
             message_clock,
         };

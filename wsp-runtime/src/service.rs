@@ -11,20 +11,12 @@ use futures_util::stream::{BoxStream, Stream, StreamExt};
 use rmpv::Value;
 use serde::Serialize;
 
+pub use crate::connection::Handler;
+use crate::connection::{ConnInner, Dispatch, IncomingCall, Started};
 use crate::context::CallContext;
 use crate::error::ServiceError;
 use crate::wire::codec::Payload;
-
-/// The kind of an incoming call (PROTOCOL §2.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CallKind {
-    /// CALL: exactly one REPLY or ERROR.
-    Unary,
-    /// STREAM: ITEMs then END or ERROR.
-    Stream,
-    /// NOTIFY: no answer.
-    Notify,
-}
+pub use crate::wire::{CallKind, Encoded};
 
 /// One incoming call as handed to [`Service::call`].
 #[non_exhaustive]
@@ -37,25 +29,6 @@ pub struct Request<'a> {
     pub ctx: CallContext,
     /// The raw argument array, to be decoded straight into the method's parameters.
     pub args: Payload,
-}
-
-/// A complete encoded REPLY or ITEM frame, made by [`CallContext::encode_reply`] or
-/// [`CallContext::encode_item`] straight into the outgoing buffer.
-#[derive(Debug)]
-pub struct Encoded(pub(crate) Vec<u8>);
-
-/// What a service does with a call.
-pub enum Handler {
-    /// A unary call's result.
-    Unary(BoxFuture<'static, Result<Encoded, ServiceError>>),
-    /// A server stream's items.
-    Stream(BoxStream<'static, Result<Encoded, ServiceError>>),
-    /// A notification was accepted; the optional future is run to completion.
-    Notify(Option<BoxFuture<'static, ()>>),
-    /// The call fails at once (for example its arguments did not decode).
-    Error(ServiceError),
-    /// The service has no such method of that kind.
-    UnknownMethod,
 }
 
 impl Handler {
@@ -306,3 +279,75 @@ pub struct Observed<'a> {
 
 /// A hook that sees every incoming call and notification before it is dispatched.
 pub type Observer = Arc<dyn Fn(&Observed<'_>) + Send + Sync>;
+
+/// The services of one connection, which its calls from the peer go to: its own (added on its
+/// [`Peer`](crate::Peer)), then those of its server or client, and the observer hook.
+pub(crate) struct Services {
+    pub(crate) local: Registry,
+    shared: Option<Arc<Registry>>,
+    observer: Option<Observer>,
+}
+
+impl Services {
+    pub(crate) fn new(shared: Option<Arc<Registry>>, observer: Option<Observer>) -> Self {
+        Services {
+            local: Registry::default(),
+            shared,
+            observer,
+        }
+    }
+
+    /// The services of `conn` (every connection's dispatch is a `Services`).
+    pub(crate) fn of(conn: &ConnInner) -> &Services {
+        conn.dispatch
+            .as_any()
+            .downcast_ref()
+            .expect("connections dispatch to Services")
+    }
+}
+
+impl Dispatch for Services {
+    fn fingerprints(&self) -> Vec<(String, String)> {
+        let mut services = self.local.fingerprints();
+        if let Some(shared) = &self.shared {
+            for (k, v) in shared.fingerprints() {
+                if !services.iter().any(|(n, _)| *n == k) {
+                    services.push((k, v));
+                }
+            }
+        }
+        services.sort();
+        services
+    }
+
+    fn observe(&self, conn: &ConnInner, kind: CallKind, method: &str, args: &Payload) {
+        if let Some(obs) = &self.observer {
+            obs(&Observed {
+                connection_id: conn.id,
+                kind,
+                method,
+                args,
+            });
+        }
+    }
+
+    fn start(&self, conn: &Arc<ConnInner>, call: IncomingCall<'_>) -> Option<Started> {
+        let svc = self
+            .local
+            .get(call.service)
+            .or_else(|| self.shared.as_ref()?.get(call.service))?;
+        let ctx = CallContext::new(conn.clone(), call.id, call.deadline);
+        let cancel = ctx.canceller();
+        let handler = svc.call(Request {
+            method: call.method,
+            kind: call.kind,
+            ctx,
+            args: call.args,
+        });
+        Some(Started { handler, cancel })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

@@ -17,30 +17,22 @@ use tracing::Instrument;
 
 use std::sync::atomic::Ordering;
 
-use super::{ConnInner, lock};
+use std::sync::Weak;
+
+use super::{CancelCall, ConnInner, Handler, IncomingCall, Started, lock};
 use crate::close::code;
-use crate::context::CallContext;
-use crate::context::Canceller;
 use crate::error::{ErrorCode, ServiceError};
-use crate::service::Service;
-use crate::service::{CallKind, Encoded, Handler, Observed, Request};
 use crate::wire::codec::Payload;
-use crate::wire::{self, FrameError};
+use crate::wire::{self, CallKind, Encoded, FrameError};
 
 /// A call from the peer whose handler is running.
 pub(super) struct IncomingEntry {
     abort: tokio::task::AbortHandle,
-    ctx: Canceller,
+    cancel: Weak<dyn CancelCall>,
     credit: Option<Arc<Semaphore>>,
 }
 
 impl ConnInner {
-    pub(super) fn lookup(&self, service: &str) -> Option<Arc<dyn Service>> {
-        self.local
-            .get(service)
-            .or_else(|| self.shared.as_ref()?.get(service))
-    }
-
     pub(super) fn error_frame(&self, id: u32, e: &ServiceError) -> Vec<u8> {
         let details = e.details.as_deref();
         wire::error(self.codec, id, e.code as u32, &e.message, details).unwrap_or_else(|err| {
@@ -80,16 +72,9 @@ impl ConnInner {
             });
         }
         let payload = Payload::new(self.codec, args, self.config.max_depth);
-        if let Some(obs) = &self.observer {
-            let seen = Observed {
-                connection_id: self.id,
-                kind,
-                method,
-                args: &payload,
-            };
-            if std::panic::catch_unwind(AssertUnwindSafe(|| obs(&seen))).is_err() {
-                tracing::error!(conn = self.id, "an observer hook panicked");
-            }
+        let observe = || self.dispatch.observe(self, kind, method, &payload);
+        if std::panic::catch_unwind(AssertUnwindSafe(observe)).is_err() {
+            tracing::error!(conn = self.id, "an observer hook panicked");
         }
         if answer && self.incoming_len() >= self.config.max_incoming_calls {
             self.send_error(
@@ -113,11 +98,28 @@ impl ConnInner {
             .await;
             return Ok(());
         }
-        let found = (method.len() <= self.config.max_method_len)
+        let split = (method.len() <= self.config.max_method_len)
             .then(|| method.rsplit_once('/'))
-            .flatten()
-            .and_then(|(s, m)| Some((self.lookup(s)?, m)));
-        let Some((svc, name)) = found else {
+            .flatten();
+        let started = split.and_then(|(service, name)| {
+            let call = IncomingCall {
+                kind,
+                id,
+                service,
+                method: name,
+                deadline,
+                args: payload,
+            };
+            let start = || self.dispatch.start(self, call);
+            std::panic::catch_unwind(AssertUnwindSafe(start)).unwrap_or_else(|_| {
+                tracing::error!(method, "a service panicked while starting a call");
+                Some(Started {
+                    handler: Handler::Error(ServiceError::internal("internal error")),
+                    cancel: Weak::<Unstarted>::new(),
+                })
+            })
+        });
+        let Some(Started { handler, cancel }) = started else {
             if answer {
                 self.send_error(id, ServiceError::unknown_method(method))
                     .await;
@@ -126,18 +128,6 @@ impl ConnInner {
             }
             return Ok(());
         };
-        let ctx = CallContext::new(self.clone(), id, deadline);
-        let req = Request {
-            method: name,
-            kind,
-            ctx: ctx.clone(),
-            args: payload,
-        };
-        let handler =
-            std::panic::catch_unwind(AssertUnwindSafe(|| svc.call(req))).unwrap_or_else(|_| {
-                tracing::error!(method, "a service panicked while starting a call");
-                Handler::Error(ServiceError::internal("internal error"))
-            });
         match (handler, kind) {
             (Handler::Unary(mut fut), CallKind::Unary) => {
                 // Fast path: a handler that is done at its first poll is answered without a task
@@ -150,7 +140,7 @@ impl ConnInner {
                 .await;
                 let r = match first {
                     Ok(Poll::Pending) => {
-                        self.spawn_handler(id, ctx, Work::Unary(fut), method);
+                        self.spawn_handler(id, deadline, cancel, Work::Unary(fut), method);
                         return Ok(());
                     }
                     Ok(Poll::Ready(r)) => Ok(r),
@@ -163,7 +153,7 @@ impl ConnInner {
                 }
             }
             (Handler::Stream(s), CallKind::Stream) => {
-                self.spawn_handler(id, ctx, Work::Stream(s, credit), method)
+                self.spawn_handler(id, deadline, cancel, Work::Stream(s, credit), method)
             }
             (Handler::Notify(Some(f)), CallKind::Notify) => self.run_notify(f, method).await,
             (Handler::Notify(None), CallKind::Notify) => {}
@@ -228,9 +218,15 @@ impl ConnInner {
         );
     }
 
-    fn spawn_handler(self: &Arc<Self>, id: u32, ctx: CallContext, work: Work, method: &str) {
+    fn spawn_handler(
+        self: &Arc<Self>,
+        id: u32,
+        deadline: Option<Instant>,
+        cancel: Weak<dyn CancelCall>,
+        work: Work,
+        method: &str,
+    ) {
         let conn = self.clone();
-        let deadline = ctx.deadline();
         let credit = match &work {
             Work::Stream(_, c) => Some(Arc::new(Semaphore::new(*c as usize))),
             Work::Unary(_) => None,
@@ -276,7 +272,7 @@ impl ConnInner {
             id,
             IncomingEntry {
                 abort: handle.abort_handle(),
-                ctx: ctx.canceller(),
+                cancel,
                 credit,
             },
         );
@@ -350,7 +346,9 @@ impl ConnInner {
         self.stats
             .sub(|c| &c.incoming_in_flight, incoming.len() as u64);
         for e in incoming.values() {
-            e.ctx.cancel();
+            if let Some(c) = e.cancel.upgrade() {
+                c.cancel();
+            }
             e.abort.abort();
         }
     }
@@ -358,7 +356,9 @@ impl ConnInner {
     pub(super) fn cancel_incoming(&self, id: u32) {
         let entry = lock(&self.incoming).remove(&id);
         if let Some(e) = entry {
-            e.ctx.cancel();
+            if let Some(c) = e.cancel.upgrade() {
+                c.cancel();
+            }
             e.abort.abort();
             self.stats.sub(|c| &c.incoming_in_flight, 1);
         }
@@ -385,4 +385,12 @@ impl Drop for NotifyPermit<'_> {
 enum Work {
     Unary(futures_util::future::BoxFuture<'static, Result<Encoded, ServiceError>>),
     Stream(BoxStream<'static, Result<Encoded, ServiceError>>, u32),
+}
+
+/// The cancel handle of a call whose service panicked before it had a context: nothing to
+/// cancel.
+struct Unstarted;
+
+impl CancelCall for Unstarted {
+    fn cancel(&self) {}
 }

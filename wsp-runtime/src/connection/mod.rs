@@ -25,13 +25,12 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::close::{CloseInfo, code};
 use crate::config::Config;
 use crate::connection::guarded_io::{MessageClock, Stall};
-use crate::context::ConnData;
 use crate::error::CallError;
-use crate::service::{Observer, Registry};
 use crate::stats::{Counters, StatsHandle};
 use crate::wire::codec::Codec;
 use crate::wire::{self};
 
+mod dispatch;
 pub(crate) mod guarded_io;
 mod incoming;
 mod outgoing;
@@ -39,6 +38,8 @@ mod reader;
 mod send_queue;
 mod writer;
 
+pub(crate) use dispatch::{CancelCall, Dispatch, IncomingCall, Started};
+pub use dispatch::{ConnData, Handler};
 use incoming::IncomingEntry;
 pub(crate) use outgoing::ActiveStream;
 use outgoing::PendingMap;
@@ -73,10 +74,9 @@ pub(crate) struct ConnSetup {
     pub(crate) id: u64,
     pub(crate) codec: Codec,
     pub(crate) config: Arc<Config>,
-    pub(crate) shared_services: Option<Arc<Registry>>,
+    pub(crate) dispatch: Arc<dyn Dispatch>,
     pub(crate) stats_parent: Option<Arc<Counters>>,
     pub(crate) data: Option<ConnData>,
-    pub(crate) observer: Option<Observer>,
     pub(crate) on_close: Option<OnClose>,
     /// Present when the runtime opened the byte stream itself ([`GuardedIo`]).
     pub(crate) message_clock: Option<Arc<MessageClock>>,
@@ -114,11 +114,10 @@ pub(crate) struct ConnInner {
     /// Notification handlers from the peer that may still start (PROTOCOL §8).
     notify_permits: Semaphore,
     next_id: AtomicU32,
-    pub(crate) local: Registry,
-    shared: Option<Arc<Registry>>,
+    /// The services calls from the peer go to.
+    pub(crate) dispatch: Arc<dyn Dispatch>,
     pub(crate) stats: StatsHandle,
     pub(crate) data: Option<ConnData>,
-    observer: Option<Observer>,
     pub(crate) peer_services: OnceLock<HashMap<String, String>>,
     on_close: Mutex<Option<OnClose>>,
     message_clock: Option<Arc<MessageClock>>,
@@ -157,11 +156,9 @@ where
         incoming: Mutex::default(),
         notify_permits,
         next_id: AtomicU32::new(1),
-        local: Registry::default(),
-        shared: setup.shared_services,
+        dispatch: setup.dispatch,
         stats: StatsHandle::new(setup.stats_parent),
         data: setup.data,
-        observer: setup.observer,
         peer_services: OnceLock::new(),
         on_close: Mutex::new(setup.on_close),
         message_clock: setup.message_clock,
@@ -195,15 +192,7 @@ where
 
 impl ConnInner {
     fn hello_frame(&self) -> Vec<u8> {
-        let mut services = self.local.fingerprints();
-        if let Some(shared) = &self.shared {
-            for (k, v) in shared.fingerprints() {
-                if !services.iter().any(|(n, _)| *n == k) {
-                    services.push((k, v));
-                }
-            }
-        }
-        services.sort();
+        let services = self.dispatch.fingerprints();
         wire::hello(
             self.codec,
             services.iter().map(|(k, v)| (k.as_str(), v.as_str())),

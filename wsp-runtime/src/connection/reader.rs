@@ -19,7 +19,7 @@ use super::{ConnInner, message_len};
 use crate::close::{CloseInfo, code};
 use crate::config::Config;
 use crate::error::CallError;
-use crate::service::CallKind;
+use crate::wire::CallKind;
 use crate::wire::codec::{Codec, Payload};
 use crate::wire::{self, Frame, FrameError};
 

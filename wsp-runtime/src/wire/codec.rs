@@ -221,6 +221,18 @@ impl Payload {
     }
 }
 
+/// Error details that can be encoded in either codec (any `Serialize` value).
+pub trait ErrorDetails: Send + Sync + 'static {
+    /// Appends the encoded details to `buf`.
+    fn encode_details(&self, codec: Codec, buf: &mut Vec<u8>) -> Result<(), EncodeError>;
+}
+
+impl<T: Serialize + Send + Sync + 'static> ErrorDetails for T {
+    fn encode_details(&self, codec: Codec, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        codec.encode(buf, self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

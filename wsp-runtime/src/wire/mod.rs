@@ -132,6 +132,24 @@ pub(crate) fn arity(ty: u64) -> Option<u32> {
     })
 }
 
+/// The kind of an incoming call (PROTOCOL §2.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallKind {
+    /// CALL: exactly one REPLY or ERROR.
+    Unary,
+    /// STREAM: ITEMs then END or ERROR.
+    Stream,
+    /// NOTIFY: no answer.
+    Notify,
+}
+
+/// A complete encoded REPLY or ITEM frame, made by
+/// [`CallContext::encode_reply`](crate::CallContext::encode_reply) or
+/// [`CallContext::encode_item`](crate::CallContext::encode_item) straight into the outgoing
+/// buffer.
+#[derive(Debug)]
+pub struct Encoded(pub(crate) Vec<u8>);
+
 /// Parses one frame from a whole WebSocket message.
 pub(crate) fn parse(codec: Codec, msg: &Bytes) -> Result<Frame<'_>, FrameError> {
     match codec {

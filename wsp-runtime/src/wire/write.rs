@@ -6,9 +6,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::codec::{Codec, EncodeError};
+use super::codec::{Codec, EncodeError, ErrorDetails};
 use super::{CALL, CANCEL, CREDIT, END, ERROR, HELLO, ITEM, NOTIFY, REPLY, STREAM, VERSION, arity};
-use crate::error::ErrorDetails;
 
 /// `[0, version, services]`: this side's services (name, fingerprint), sorted.
 pub(crate) fn hello<'a>(
