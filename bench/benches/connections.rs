@@ -5,12 +5,13 @@
 //!
 //! Run with `cargo bench -p wsp-bench --bench connections` (`WSP_BENCH_ROUNDS`, default 5).
 
+mod jsonrpsee_add;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonrpsee_core::client::ClientT;
 use jsonrpsee_core::rpc_params;
-use jsonrpsee_server::RpcModule;
 use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
 use wsp_bench::Adder;
 use wsp_bench::bench::{BenchClient, BenchServer};
@@ -88,24 +89,7 @@ async fn wsp_round() -> Round {
 }
 
 async fn jsonrpsee_round() -> Round {
-    // Its default is 100 connections.
-    let config = jsonrpsee_server::ServerConfig::builder()
-        .max_connections(2 * CONNECTIONS as u32)
-        .build();
-    let server = jsonrpsee_server::Server::builder()
-        .set_config(config)
-        .build("127.0.0.1:0")
-        .await
-        .unwrap();
-    let addr = server.local_addr().unwrap();
-    let mut module = RpcModule::new(());
-    module
-        .register_method("add", |params, _, _| {
-            let (a, b): (i32, i32) = params.parse()?;
-            Ok::<i32, jsonrpsee_server::types::ErrorObjectOwned>(a.wrapping_add(b))
-        })
-        .unwrap();
-    let handle = server.start(module);
+    let (addr, handle) = jsonrpsee_add::serve(2 * CONNECTIONS as u32).await;
     let start = Instant::now();
     let opened = (0..CONNECTIONS).map(|_| {
         let url = format!("ws://{addr}");

@@ -18,6 +18,8 @@
 //! `pipelined`) only that shape.
 //! Each system is one [`Bench`] implementation, listed in `main`.
 
+mod jsonrpsee_add;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -28,7 +30,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use jsonrpsee_core::client::ClientT;
 use jsonrpsee_core::rpc_params;
-use jsonrpsee_server::{RpcModule, ServerHandle};
+use jsonrpsee_server::ServerHandle;
 use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
@@ -539,16 +541,27 @@ impl Bench for WspTypedLarge {
     }
 }
 
-/// The typed `add` the other way round: the client serves `bench.Bench`, and the server calls
-/// it on the client's connection (PROTOCOL: both ends are peers).
-struct WspTypedReverse {
+/// The generated `add`, called by the client on the server, or (`reverse`) served by the
+/// client and called by the server on the client's connection (PROTOCOL: both ends are peers).
+struct WspTyped {
     bench: BenchClient,
+    reverse: bool,
     _client: Client,
     _server: Server,
 }
 
-impl WspTypedReverse {
-    async fn start() -> WspTypedReverse {
+impl WspTyped {
+    async fn start() -> WspTyped {
+        let (server, client) = wsp_pair(BenchServer::new(Adder).into_service()).await;
+        WspTyped {
+            bench: BenchClient::from_caller(client.caller()),
+            reverse: false,
+            _client: client,
+            _server: server,
+        }
+    }
+
+    async fn start_reverse() -> WspTyped {
         let server = Server::builder().bind("127.0.0.1:0").await.unwrap();
         let client = Client::builder(server.url())
             .service(BenchServer::new(Adder).into_service())
@@ -561,46 +574,9 @@ impl WspTypedReverse {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         };
-        WspTypedReverse {
-            bench: BenchClient::from_caller(peer.caller()),
-            _client: client,
-            _server: server,
-        }
-    }
-}
-
-impl Bench for WspTypedReverse {
-    fn name(&self) -> String {
-        TYPED_REVERSE.into()
-    }
-
-    fn shape(&self) -> Shape {
-        Shape::Add
-    }
-
-    fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
-        Box::pin(sequential_calls(dur, |i| typed_add(&self.bench, i)))
-    }
-
-    fn pipelined(&self, depth: usize, dur: Duration) -> BoxFut<'_, Samples> {
-        Box::pin(pipelined_calls(depth, dur, |i| {
-            let bench = self.bench.clone();
-            async move { typed_add(&bench, i).await }
-        }))
-    }
-}
-
-struct WspTyped {
-    bench: BenchClient,
-    _client: Client,
-    _server: Server,
-}
-
-impl WspTyped {
-    async fn start() -> WspTyped {
-        let (server, client) = wsp_pair(BenchServer::new(Adder).into_service()).await;
         WspTyped {
-            bench: BenchClient::from_caller(client.caller()),
+            bench: BenchClient::from_caller(peer.caller()),
+            reverse: true,
             _client: client,
             _server: server,
         }
@@ -615,7 +591,11 @@ async fn typed_add(bench: &BenchClient, i: u32) {
 
 impl Bench for WspTyped {
     fn name(&self) -> String {
-        TYPED.into()
+        if self.reverse {
+            TYPED_REVERSE.into()
+        } else {
+            TYPED.into()
+        }
     }
 
     fn shape(&self) -> Shape {
@@ -643,19 +623,8 @@ struct Jsonrpsee {
 
 impl Jsonrpsee {
     async fn start() -> Jsonrpsee {
-        let server = jsonrpsee_server::Server::builder()
-            .build("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = server.local_addr().unwrap();
-        let mut module = RpcModule::new(());
-        module
-            .register_method("add", |params, _, _| {
-                let (a, b): (i32, i32) = params.parse()?;
-                Ok::<i32, jsonrpsee_server::types::ErrorObjectOwned>(a.wrapping_add(b))
-            })
-            .unwrap();
-        let handle = server.start(module);
+        // jsonrpsee's default connection limit.
+        let (addr, handle) = jsonrpsee_add::serve(100).await;
         let client = WsClientBuilder::default()
             .max_concurrent_requests(4 * DEPTH)
             .build(format!("ws://{addr}"))
@@ -784,7 +753,7 @@ fn main() {
             Arc::new(RawEcho::start(true, None, RawClient::Split).await),
             Arc::new(WspUntyped::start(PAYLOAD).await),
             Arc::new(WspTyped::start().await),
-            Arc::new(WspTypedReverse::start().await),
+            Arc::new(WspTyped::start_reverse().await),
             Arc::new(RawEcho::with_payload(LARGE, false, None, RawClient::Split).await),
             Arc::new(WspUntyped::start(LARGE).await),
             Arc::new(WspTypedLarge::start().await),

@@ -13,9 +13,12 @@
 //!   [`Service`] (see the [`codegen`] module). Services are added and removed at run time on a
 //!   [`Server`] (shared by all its connections), a [`Client`] (kept across reconnects) or one
 //!   [`Peer`]. An [`Observer`] hook sees every incoming call and notification.
-//! - Limits ([`Config`]): message size (close 1009), decoding depth (`INVALID_ARGUMENTS`),
-//!   incoming calls in flight (`OVERLOADED`), handshake timeout (4001), keep-alive (4002),
-//!   bounded send queues. Statistics per connection and per server/client ([`StatsSnapshot`]).
+//! - Limits ([`Config`]; PROTOCOL.md §8 lists them all): message size and HELLO size (close
+//!   1009), decoding depth (`INVALID_ARGUMENTS`), method name length, incoming calls in flight
+//!   (`OVERLOADED`), notification handlers in flight (back-pressure), handshake timeout (4001),
+//!   keep-alive (4002), write progress (4003), message assembly (4004), bounded send queues,
+//!   and connections per server and per address ([`ServerBuilder::max_connections`], HTTP
+//!   503). Statistics per connection and per server/client ([`StatsSnapshot`]).
 //!
 //! # Design
 //!

@@ -530,9 +530,10 @@ async fn too_many_calls_in_flight_get_overloaded() {
         let a = tokio::spawn(slow(client.clone()));
         let b = tokio::spawn(slow(client.clone()));
         // Both slow calls are running at the server before the third is made.
-        while server.stats().incoming_in_flight < 2 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        eventually(5, "both slow calls run", || {
+            server.stats().incoming_in_flight >= 2
+        })
+        .await;
         let c = client.call_value("math.Math/add", vec![]).await;
         (a.await.unwrap(), b.await.unwrap(), c)
     })
@@ -664,10 +665,8 @@ async fn client_and_peer_offer_every_call_form_of_caller() {
     let mut s = peer.stream_value("math.Math/count", vec![1.into()], opts);
     assert_eq!(s.next().await.unwrap().unwrap(), Value::from(0));
     peer.notify_value("math.Math/log", vec![]).await.unwrap();
-    within(5, async {
-        while server.stats().notifications_received < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    eventually(5, "both notifications received", || {
+        server.stats().notifications_received >= 2
     })
     .await;
     client.close(1000, "done").await.unwrap();

@@ -49,21 +49,6 @@ fn alive_tasks() -> usize {
 
 const MIB: i64 = 1 << 20;
 
-/// Polls `check` every 10 ms until it holds; fails the test after `secs`.
-async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let wait = async {
-        while !check() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(secs), wait)
-        .await
-        .is_err()
-    {
-        panic!("timed out waiting for: {what}");
-    }
-}
-
 /// Counts handlers that are running: +1 when created, -1 when dropped (finished or aborted).
 #[derive(Clone, Default)]
 struct Running(Arc<AtomicUsize>);

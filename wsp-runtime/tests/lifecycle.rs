@@ -100,10 +100,8 @@ async fn killed_server_fails_calls_in_flight_with_disconnected() {
         async move { c.call_value("math.Math/sleep", vec![10_000.into()]).await }
     });
     // The call is sent and waiting for its reply when the server dies.
-    within(5, async {
-        while client.stats().calls_in_flight == 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+    eventually(5, "the call is in flight", || {
+        client.stats().calls_in_flight > 0
     })
     .await;
     let start = tokio::time::Instant::now();
@@ -351,10 +349,8 @@ async fn broadcast_does_not_stall_on_a_stalled_client() {
     }
     assert!(dropped > 0, "the stalled client's queue filled up");
     // The healthy client keeps receiving.
-    within(5, async {
-        while received.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+    eventually(5, "the healthy client receives", || {
+        received.load(Ordering::SeqCst) > 0
     })
     .await;
     let before = received.load(Ordering::SeqCst);

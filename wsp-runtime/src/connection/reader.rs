@@ -49,61 +49,50 @@ pub(super) async fn reader<R>(
     loop {
         // Take a message that is already there without the select; when none is, first flush
         // replies the reader wrote directly (see `ConnInner::feed_direct`).
-        if eager < 64 && !closing && !conn.is_closing() {
-            let ready = std::future::poll_fn(|cx| {
+        let ready = if eager < 64 && !closing && !conn.is_closing() {
+            std::future::poll_fn(|cx| {
                 Poll::Ready(match stream.poll_next_unpin(cx) {
                     Poll::Ready(item) => Some(item),
                     Poll::Pending => None,
                 })
             })
-            .await;
-            if let Some(item) = ready {
+            .await
+        } else {
+            None
+        };
+        let item = match ready {
+            Some(item) => {
                 eager += 1;
-                if let ControlFlow::Break(()) = conn
-                    .on_item(item, &mut hello, &mut closing, &mut received, &mut last_rx)
-                    .await
-                {
-                    break;
-                }
-                if hello && !watching_peer {
-                    watching_peer = true;
-                    timer.as_mut().reset(first_watch(&cfg, last_rx));
-                }
-                continue;
+                item
             }
-        }
-        eager = 0;
-        conn.flush_direct().await;
-        let item = tokio::select! {
-            biased;
-            _ = close_rx.changed(), if !closing => {
-                closing = true;
-                timer.as_mut().reset(Instant::now() + cfg.close_timeout);
-                continue;
-            }
-            item = stream.next() => item,
-            () = &mut timer => {
-                if closing {
-                    break;
+            None => {
+                eager = 0;
+                conn.flush_direct().await;
+                tokio::select! {
+                    biased;
+                    _ = close_rx.changed(), if !closing => {
+                        closing = true;
+                        timer.as_mut().reset(Instant::now() + cfg.close_timeout);
+                        continue;
+                    }
+                    item = stream.next() => item,
+                    () = &mut timer => {
+                        if closing {
+                            break;
+                        }
+                        if !hello {
+                            conn.initiate_close(code::HANDSHAKE_TIMEOUT, "no HELLO within the handshake timeout");
+                            continue;
+                        }
+                        conn.check_message_clock();
+                        if keepalive && last_rx + cfg.dead_peer_timeout <= Instant::now() {
+                            conn.initiate_close(code::KEEPALIVE_TIMEOUT, "keep-alive timeout");
+                            continue;
+                        }
+                        timer.as_mut().reset(next_watch(&cfg, last_rx));
+                        continue;
+                    }
                 }
-                if !hello {
-                    conn.initiate_close(code::HANDSHAKE_TIMEOUT, "no HELLO within the handshake timeout");
-                    continue;
-                }
-                conn.check_message_clock();
-                // The next check: the dead-peer deadline, and no later than one message
-                // timeout from now (a message trickling in completes no frame to check on).
-                let now = Instant::now();
-                let next = if !keepalive {
-                    now + Duration::from_secs(86_400)
-                } else if last_rx + cfg.dead_peer_timeout > now {
-                    last_rx + cfg.dead_peer_timeout
-                } else {
-                    conn.initiate_close(code::KEEPALIVE_TIMEOUT, "keep-alive timeout");
-                    continue;
-                };
-                timer.as_mut().reset(next.min(now + cfg.message_timeout));
-                continue;
             }
         };
         if let ControlFlow::Break(()) = conn
@@ -114,7 +103,7 @@ pub(super) async fn reader<R>(
         }
         if hello && !watching_peer {
             watching_peer = true;
-            timer.as_mut().reset(first_watch(&cfg, last_rx));
+            timer.as_mut().reset(next_watch(&cfg, last_rx));
         }
     }
     let requested = conn.close_req.borrow().clone();
@@ -130,15 +119,17 @@ pub(super) async fn reader<R>(
     conn.finish(info);
 }
 
-/// When the reader's timer first fires once HELLO arrived: at the dead-peer deadline, and no
-/// later than one message timeout from now (see the timer branch of [`reader`]).
-fn first_watch(cfg: &Config, last_rx: Instant) -> Instant {
+/// When the reader's timer fires next once HELLO arrived: at the dead-peer deadline (in a day
+/// without keep-alive), and no later than one message timeout from now, since a message
+/// trickling in completes no frame to check the message clock on.
+fn next_watch(cfg: &Config, last_rx: Instant) -> Instant {
+    let now = Instant::now();
     let dead_peer = if cfg.keepalive_interval.is_some() {
         last_rx + cfg.dead_peer_timeout
     } else {
-        last_rx + Duration::from_secs(86_400)
+        now + Duration::from_secs(86_400)
     };
-    dead_peer.min(Instant::now() + cfg.message_timeout)
+    dead_peer.min(now + cfg.message_timeout)
 }
 
 impl ConnInner {

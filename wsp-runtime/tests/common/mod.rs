@@ -25,6 +25,21 @@ pub async fn within<F: Future>(secs: u64, f: F) -> F::Output {
         .expect("test step timed out")
 }
 
+/// Polls `check` every 10 ms until it holds; fails the test after `secs`.
+pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let wait = async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(secs), wait)
+        .await
+        .is_err()
+    {
+        panic!("timed out waiting for: {what}");
+    }
+}
+
 /// Sum of all integers in the arguments, flattening lists (`add(1, 2)` and `add([1, 2])`).
 fn sum(v: &[Value]) -> i64 {
     v.iter()
