@@ -25,6 +25,19 @@ use crate::error::{ErrorCode, ServiceError};
 use crate::wire::codec::Payload;
 use crate::wire::{self, CallKind, Encoded, FrameError};
 
+/// A CALL, STREAM or NOTIFY as read from the wire.
+pub(super) struct CallFrame<'a> {
+    pub(super) kind: CallKind,
+    /// 0 for NOTIFY.
+    pub(super) id: u32,
+    pub(super) method: &'a str,
+    /// Milliseconds the caller gave it (PROTOCOL §2.4).
+    pub(super) deadline: Option<u32>,
+    /// ITEMs the caller grants at once (STREAM only).
+    pub(super) credit: u32,
+    pub(super) args: Bytes,
+}
+
 /// A call from the peer whose handler is running.
 pub(super) struct IncomingEntry {
     abort: tokio::task::AbortHandle,
@@ -55,13 +68,17 @@ impl ConnInner {
     /// in flight (PROTOCOL §2.3), which closes the connection.
     pub(super) async fn dispatch(
         self: &Arc<Self>,
-        kind: CallKind,
-        id: u32,
-        method: &str,
-        deadline: Option<u32>,
-        credit: u32,
-        args: Bytes,
+        call: CallFrame<'_>,
+        received_at: Instant,
     ) -> Result<(), FrameError> {
+        let CallFrame {
+            kind,
+            id,
+            method,
+            deadline,
+            credit,
+            args,
+        } = call;
         let answer = kind != CallKind::Notify;
         // Only handlers that did not finish at once are in the table; while none runs (the
         // common case) there is nothing to look up.
@@ -84,13 +101,13 @@ impl ConnInner {
             .await;
             return Ok(());
         }
-        let now = Instant::now();
+        // Counted from the frame's arrival (PROTOCOL §2.4).
         let deadline = if answer {
-            deadline.map(|ms| now + Duration::from_millis(ms.into()))
+            deadline.map(|ms| received_at + Duration::from_millis(ms.into()))
         } else {
             None
         };
-        if deadline == Some(now) {
+        if deadline == Some(received_at) {
             self.send_error(
                 id,
                 ServiceError::new(ErrorCode::DeadlineExceeded, "deadline exceeded"),

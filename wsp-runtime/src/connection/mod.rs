@@ -17,8 +17,9 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
 
-use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, Stream, StreamExt};
 use tokio::sync::{Notify, Semaphore, oneshot, watch};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -304,7 +305,12 @@ impl ConnInner {
                     let msg = wire::message(self.codec, frame);
                     self.stats.add(|c| &c.frames_sent, 1);
                     self.stats.add(|c| &c.bytes_sent, message_len(&msg) as u64);
-                    return sink.send(msg).await.map_err(|e| {
+                    let sent = async {
+                        quietly(|cx| sink.as_mut().poll_ready(cx)).await?;
+                        sink.as_mut().start_send(msg)?;
+                        quietly(|cx| sink.as_mut().poll_flush(cx)).await
+                    };
+                    return sent.await.map_err(|e| {
                         self.on_write_error(&e);
                         self.closed_error()
                     });
@@ -333,7 +339,11 @@ impl ConnInner {
         let msg = wire::message(self.codec, frame);
         self.stats.add(|c| &c.frames_sent, 1);
         self.stats.add(|c| &c.bytes_sent, message_len(&msg) as u64);
-        match sink.feed(msg).await {
+        let fed = async {
+            quietly(|cx| sink.as_mut().poll_ready(cx)).await?;
+            sink.as_mut().start_send(msg)
+        };
+        match fed.await {
             Ok(()) => self.unflushed.store(true, Ordering::Release),
             Err(e) => self.on_write_error(&e),
         }
@@ -347,7 +357,7 @@ impl ConnInner {
             if let Ok(mut guard) = self.sink.try_lock() {
                 self.unflushed.store(false, Ordering::Release);
                 if let Some(sink) = guard.as_mut() {
-                    if let Err(e) = sink.flush().await {
+                    if let Err(e) = quietly(|cx| sink.as_mut().poll_flush(cx)).await {
                         self.on_write_error(&e);
                     }
                 }
@@ -408,6 +418,25 @@ impl ConnInner {
                 tracing::error!(conn = self.id, "a close hook panicked");
             }
         }
+    }
+}
+
+/// Runs a socket operation of a direct write: polls it once with a waker that does nothing and,
+/// only if it is not done at once (the socket is full), awaits it with the task's own waker.
+///
+/// tokio-tungstenite shares its wakers between reading and writing (a read may have to write a
+/// pong, a write may have to read): whenever the socket becomes readable it wakes the task that
+/// last wrote as well as the reader. A caller that wrote its CALL directly would be woken by
+/// its own reply's arrival — before the reader has even read it: a wasted poll, often on the
+/// other worker thread, which then stays awake and takes the I/O driver (measured: every
+/// sequential call then crossed threads). A write that completes at once registers nothing.
+async fn quietly<T>(mut op: impl FnMut(&mut Context<'_>) -> Poll<T>) -> T {
+    let first = op(&mut Context::from_waker(
+        futures_util::task::noop_waker_ref(),
+    ));
+    match first {
+        Poll::Ready(r) => r,
+        Poll::Pending => std::future::poll_fn(op).await,
     }
 }
 
