@@ -37,7 +37,20 @@ export interface ServiceHost {
 
 /** Builds the typed context for a handler. */
 export function typedContext<P>(ctx: CallContext, peer: (caller: Caller) => P): TypedContext<P> {
-  return { ...ctx, peer: peer(ctx.peer), caller: ctx.peer };
+  // Property by property, not `{ ...ctx }`: spreading would read `signal`, which the runtime makes
+  // only when a handler reads it.
+  return {
+    method: ctx.method,
+    get signal(): AbortSignal {
+      return ctx.signal;
+    },
+    deadline: ctx.deadline,
+    codec: ctx.codec,
+    connectionId: ctx.connectionId,
+    data: ctx.data,
+    peer: peer(ctx.peer),
+    caller: ctx.peer,
+  };
 }
 
 /**

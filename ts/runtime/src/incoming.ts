@@ -19,7 +19,13 @@ export interface CalleeLink {
 /** A call whose handler is running. Removed from the table as soon as its outcome is decided. */
 export interface IncomingCall {
   readonly id: number;
-  readonly controller: AbortController;
+  /**
+   * The handler's abort signal, made when the handler first reads `ctx.signal` (see
+   * {@link signalOf}): an AbortController costs more than the rest of a small call's handling.
+   */
+  controller: AbortController | undefined;
+  /** Why the call was aborted, if it was (for a signal made afterwards). */
+  abortReason: WspError | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   /** Stream credit left (§2.6), saturating at 2^32 − 1. */
   credit: number;
@@ -46,6 +52,15 @@ export function errorFrameFor(id: number, error: unknown, link: CalleeLink, meth
   return [FrameType.ERROR, id, WireCode.INTERNAL, 'internal error', null];
 }
 
+/** The abort signal of a call's handler, made on first use; already aborted if the call was. */
+export function signalOf(call: IncomingCall): AbortSignal {
+  if (call.controller === undefined) {
+    call.controller = new AbortController();
+    if (call.abortReason !== undefined) call.controller.abort(call.abortReason);
+  }
+  return call.controller.signal;
+}
+
 export class IncomingCalls {
   readonly calls = new Map<number, IncomingCall>();
 
@@ -57,7 +72,7 @@ export class IncomingCalls {
 
   /** Registers a call; arms its deadline (absolute epoch ms) if it has one. */
   open(id: number, deadlineMs: number | undefined, credit: number): IncomingCall {
-    const call: IncomingCall = { id, controller: new AbortController(), timer: undefined, credit, creditWaiter: undefined };
+    const call: IncomingCall = { id, controller: undefined, abortReason: undefined, timer: undefined, credit, creditWaiter: undefined };
     this.calls.set(id, call);
     if (deadlineMs !== undefined) {
       const delay = Math.max(0, deadlineMs - Date.now());
@@ -170,7 +185,10 @@ export class IncomingCalls {
       call.creditWaiter = undefined;
       w(false);
     }
-    if (abortReason !== undefined) call.controller.abort(abortReason);
+    if (abortReason !== undefined) {
+      call.abortReason = abortReason;
+      call.controller?.abort(abortReason);
+    }
     return true;
   }
 

@@ -9,7 +9,7 @@ import { CloseCode, browserCloseCode, normalizeCloseCode, shortenCloseReason } f
 import { type Codec, type CodecKind, DecodeFailure, codecForSubprotocol, createCodec, depthWithin } from './codec.js';
 import { CloseError, RpcError, type WspError } from './errors.js';
 import { type Frame, FrameType, MalformedFrame, PROTOCOL_VERSION, parseFrame } from './frames.js';
-import { IncomingCalls } from './incoming.js';
+import { type IncomingCall, IncomingCalls, signalOf } from './incoming.js';
 import { methodTooLong, unknownMethodMessage } from './peer-text.js';
 import { IncomingNotifications } from './notifications.js';
 import { ReadGate } from './read-gate.js';
@@ -507,7 +507,7 @@ export class Peer implements Caller {
     if (frame.deadline === 0) return reject(3, 'deadline exceeded');
     const deadline = frame.deadline === null ? undefined : Date.now() + frame.deadline;
     const call = this.incoming.open(frame.id, deadline, isStream ? (frame as { credit: number }).credit : 0);
-    const ctx = this.context(frame.method, call.controller.signal, deadline);
+    const ctx = this.callContext(frame.method, call, deadline);
     const args = frame.args as unknown[];
     const run =
       def.kind === 'stream'
@@ -560,6 +560,25 @@ export class Peer implements Caller {
 
   private context(method: string, signal: AbortSignal, deadline: number | undefined): CallContext {
     return { method, signal, deadline, codec: this.codecKind(), connectionId: this.id, data: this.data, peer: this };
+  }
+
+  /**
+   * The context of a call's handler. Its `signal` is made when first read (most handlers never
+   * read it, and an AbortController costs more than the rest of a small call's handling); it is
+   * an own property all the same, so that spreading the context copies it.
+   */
+  private callContext(method: string, call: IncomingCall, deadline: number | undefined): CallContext {
+    return {
+      method,
+      get signal(): AbortSignal {
+        return signalOf(call);
+      },
+      deadline,
+      codec: this.codecKind(),
+      connectionId: this.id,
+      data: this.data,
+      peer: this,
+    };
   }
 
   private observe(kind: IncomingEvent['kind'], method: string, args: unknown): void {

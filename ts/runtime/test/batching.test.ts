@@ -1,6 +1,7 @@
 /**
- * The Node WebSocket (`@wsp/runtime/node`) sends the frames of one tick in one socket write, on the
- * client and on the server's connections, and still writes a lone call at once.
+ * The Node WebSocket (`@wsp/runtime/node`) sends the frames of one tick in one socket write (at
+ * most 64 frames per write), on the client and on the server's connections, and still writes a
+ * lone call at once.
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
@@ -76,6 +77,20 @@ describe('frames sent in one tick share one write', () => {
     assert.equal(sent.count, 1, `${BURST} CALL frames took ${sent.count} writes`);
     assert.equal(replied.count, 1, `${BURST} REPLY frames took ${replied.count} writes`);
     assert.equal(clientSocket!.writableCorked, 0);
+  });
+
+  test('a tick that sends more than 64 frames writes every 64 as it goes', T, async () => {
+    const sent = countWrites(clientSocket!);
+    const calls = Array.from({ length: 200 }, (_, i) => client.call('math.Math/add', [i, 2]));
+    // 3 × 64 written already, within the tick; the last 8 wait for its end.
+    assert.equal(sent.count, 3, `200 CALL frames took ${sent.count} writes within their tick`);
+    assert.equal(clientSocket!.writableCorked, 1);
+    const results = await within(Promise.all(calls), 3000, 'long burst');
+    assert.deepEqual(
+      results,
+      Array.from({ length: 200 }, (_, i) => i + 2),
+    );
+    assert.equal(sent.count, 4, `200 CALL frames took ${sent.count} writes`);
   });
 
   test('a lone call is written when its tick ends', T, async () => {

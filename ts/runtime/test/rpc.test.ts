@@ -15,6 +15,9 @@ describe('calls between a Node server and a client', () => {
   const logged = quietLog();
   let handlerSignal: AbortSignal | undefined;
   let handlerDeadline: number | undefined;
+  let lateStarted = false;
+  let releaseLate: () => void = () => undefined;
+  let lateSignals: { direct: AbortSignal; spread: AbortSignal | undefined } | undefined;
   const notes: unknown[] = [];
 
   before(async () => {
@@ -38,6 +41,15 @@ describe('calls between a Node server and a client', () => {
         handlerDeadline = ctx.deadline;
         await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
         return 'aborted';
+      },
+      // Reads its signal only when the test lets it go on (the signal is made on first read).
+      late: async (_args, ctx) => {
+        lateStarted = true;
+        await new Promise<void>((resolve) => {
+          releaseLate = resolve;
+        });
+        lateSignals = { direct: ctx.signal, spread: { ...ctx }.signal };
+        return null;
       },
       big: (args) => {
         const v = convert.toBigInt(args[0]);
@@ -141,6 +153,21 @@ describe('calls between a Node server and a client', () => {
     await assert.rejects(p, (e: unknown) => e instanceof RpcError && e.code === 'CANCELLED');
     await until(() => handlerSignal?.aborted === true);
     assert.equal(server.stats().incomingInFlight, 0);
+  });
+
+  test('a signal first read after the call was cancelled is already aborted, and spreading the context copies it', T, async () => {
+    const ac = new AbortController();
+    const p = client.call('math.Math/late', [], { signal: ac.signal, timeoutMs: 5000 });
+    await until(() => lateStarted);
+    ac.abort();
+    await assert.rejects(p, (e: unknown) => e instanceof RpcError && e.code === 'CANCELLED');
+    await until(() => server.stats().incomingInFlight === 0);
+    releaseLate();
+    await until(() => lateSignals !== undefined);
+    assert.ok(lateSignals !== undefined);
+    assert.equal(lateSignals.direct.aborted, true);
+    assert.ok(lateSignals.direct.reason instanceof RpcError && lateSignals.direct.reason.code === 'CANCELLED');
+    assert.equal(lateSignals.spread, lateSignals.direct);
   });
 
   test('64-bit integers above 2^53 round-trip exactly as bigint', T, async () => {

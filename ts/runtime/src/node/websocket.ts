@@ -8,6 +8,11 @@
  * socket and a `process.nextTick` uncorks it; that runs after the promise continuations of the
  * tick, so everything they sent goes out in one `writev`. A lone call waits for no timer: its
  * frame is written as soon as the code that sent it returns to the event loop.
+ *
+ * A tick that sends many frames writes every `MAX_BATCH` of them as it goes rather than all at
+ * its end, so that the peer starts on the first calls while this side still sends the rest: with
+ * 256 calls in flight, one write per tick made the two ends take turns (measured: 2.7× against
+ * ws-promise with one write per tick, 3.6× with a write every 64 frames).
  */
 import type { ClientRequestArgs } from 'node:http';
 import type { Writable } from 'node:stream';
@@ -16,11 +21,17 @@ import { WebSocket as WsWebSocket, type ClientOptions } from 'ws';
 type SendOptions = Exclude<Parameters<WsWebSocket['send']>[1], ((err?: Error) => void) | undefined>;
 type SendCallback = (err?: Error) => void;
 
+/** Frames corked at most before they are written, within one tick. */
+const MAX_BATCH = 64;
+
 export class WebSocket extends WsWebSocket {
   #socket: Writable | undefined;
   #corked = false;
+  /** Frames sent since the socket was corked or last written. */
+  #batched = 0;
   readonly #uncork = (): void => {
     this.#corked = false;
+    this.#batched = 0;
     this.#socket?.uncork();
   };
 
@@ -57,5 +68,11 @@ export class WebSocket extends WsWebSocket {
     }
     if (typeof optionsOrCb === 'function') super.send(data, optionsOrCb);
     else super.send(data, optionsOrCb ?? {}, cb);
+    if (this.#corked && socket !== undefined && ++this.#batched >= MAX_BATCH) {
+      // Write what is corked now; the tick's later frames cork again until its end.
+      this.#batched = 0;
+      socket.uncork();
+      socket.cork();
+    }
   }
 }
