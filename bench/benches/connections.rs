@@ -4,8 +4,10 @@
 //! timed apart; the figure is calls per second over the call phase, the median of the rounds.
 //!
 //! Run with `cargo bench -p wsp-bench --bench connections` (`WSP_BENCH_ROUNDS`, default 5).
+//! Besides the table, the results are written to `target/bench-results/connections.json`.
 
 mod jsonrpsee_add;
+mod report;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use jsonrpsee_core::client::ClientT;
 use jsonrpsee_core::rpc_params;
 use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
+use serde_json::json;
 use wsp_bench::Adder;
 use wsp_bench::bench::{BenchClient, BenchServer};
 use wsp_runtime::{Client, Server};
@@ -145,15 +148,42 @@ fn main() {
             connect.as_millis(),
             calls.as_millis()
         );
-        rate
+        (rate, connect, calls)
     };
     println!(
         "| {CONNECTIONS} connections × {CALLS} calls, {rounds} rounds | connect all (median) | all calls (median) | calls/s |"
     );
     println!("|---|---:|---:|---:|");
-    let w = report("wsp typed add(a, b)", &wsp);
-    let j = report("jsonrpsee 0.26 add(a, b)", &jrpc);
-    let verdict = if w / j >= 1.5 { "met" } else { "MISSED" };
+    let (wsp_name, jrpc_name) = ("wsp typed add(a, b)", "jsonrpsee 0.26 add(a, b)");
+    let w = report(wsp_name, &wsp);
+    let j = report(jrpc_name, &jrpc);
+    let verdict = if w.0 / j.0 >= 1.5 { "met" } else { "MISSED" };
     println!();
-    println!("wsp / jsonrpsee: {:.2} (target ≥ 1.5: {verdict})", w / j);
+    println!(
+        "wsp / jsonrpsee: {:.2} (target ≥ 1.5: {verdict})",
+        w.0 / j.0
+    );
+
+    let mut out = report::Report::new("connections", "Many connections at once (Rust)");
+    let shape = format!("{CONNECTIONS} connections × {CALLS} calls");
+    for (name, (rate, connect, calls), baseline) in
+        [(wsp_name, w, Some(jrpc_name)), (jrpc_name, j, None)]
+    {
+        out.case([
+            ("name", json!(name)),
+            ("shape", json!(shape)),
+            ("calls_per_s", report::round(rate, 0)),
+            ("p50_us", json!(null)),
+            ("p99_us", json!(null)),
+            ("connect_ms", json!(connect.as_millis() as u64)),
+            ("calls_ms", json!(calls.as_millis() as u64)),
+            ("baseline", json!(baseline)),
+            (
+                "ratio",
+                json!(baseline.map(|_| report::round(rate / j.0, 3))),
+            ),
+            ("target", json!(baseline.map(|_| 1.5))),
+        ]);
+    }
+    out.write();
 }

@@ -7,13 +7,17 @@
 //! Run with `cargo bench -p wsp-bench --bench idle` (`WSP_IDLE_CONNECTIONS` sets the count,
 //! `WSP_IDLE_READ_BUFFER` the server's `Config::read_buffer_size`).
 //! The clients are raw sockets doing the upgrade by hand, so that they cost the measured
-//! process nothing and need nothing of wsp.
+//! process nothing and need nothing of wsp. Besides the printed figures, the results are
+//! written to `target/bench-results/idle.json`.
+
+mod report;
 
 use std::alloc::System;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -184,6 +188,22 @@ fn measure() {
             per((rss1 - rss0) as f64),
             per((heap1 - heap0) as f64),
         );
+        let mut out = report::Report::new("idle", "Memory per idle connection (Rust server)");
+        let bytes = |d: f64| report::round(d / count as f64, 0);
+        out.case([
+            ("name", json!("wsp server")),
+            ("shape", json!("idle")),
+            ("connections", json!(count)),
+            ("connect_s", report::round(took.as_secs_f64(), 2)),
+            ("bytes_per_connection", bytes((rss1 - rss0) as f64)),
+            ("heap_bytes_per_connection", bytes((heap1 - heap0) as f64)),
+            // The goal: at most 8 KiB resident per connection (Node's `ws` holds 3–6 KiB).
+            ("max_bytes_per_connection", json!(8192)),
+            ("baseline", json!(null)),
+            ("ratio", json!(null)),
+            ("target", json!(null)),
+        ]);
+        out.write();
         drop(conns);
         drop(warm);
     });

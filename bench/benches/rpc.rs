@@ -16,9 +16,11 @@
 //! (default 7). For profiling, `WSP_BENCH_ONLY` keeps only the systems whose name contains it
 //! (or, written `=name`, the one of exactly that name) and `WSP_BENCH_SHAPE` (`sequential` or
 //! `pipelined`) only that shape.
-//! Each system is one [`Bench`] implementation, listed in `main`.
+//! Each system is one [`Bench`] implementation, listed in `main`. Besides the tables, the
+//! results are written to `target/bench-results/rpc.json` (see `report/mod.rs`).
 
 mod jsonrpsee_add;
+mod report;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -32,6 +34,7 @@ use jsonrpsee_core::client::ClientT;
 use jsonrpsee_core::rpc_params;
 use jsonrpsee_server::ServerHandle;
 use jsonrpsee_ws_client::{WsClient, WsClientBuilder};
+use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
@@ -51,6 +54,7 @@ const DEPTH: usize = 256;
 // Names of the systems the ratios are taken between.
 const RAW: &str = "raw echo";
 const RAW_ONE_TASK: &str = "raw echo, client on one task";
+const RAW_BATCHED: &str = "raw echo, batched writes";
 const UNTYPED: &str = "wsp untyped echo (rmpv::Value)";
 const TYPED: &str = "wsp typed add(a, b)";
 const TYPED_REVERSE: &str = "wsp typed add(a, b), server calls client";
@@ -58,6 +62,16 @@ const RAW_LARGE: &str = "raw echo, 1 MiB";
 const UNTYPED_LARGE: &str = "wsp untyped echo, 1 MiB";
 const TYPED_LARGE: &str = "wsp typed echo(bytes), 1 MiB";
 const JSONRPSEE: &str = "jsonrpsee 0.26 add(a, b)";
+
+/// Issue 10's targets: system, with calls in flight, the system of the same shape whose
+/// calls/s it is divided by, and the least ratio.
+const TARGETS: [(&str, bool, &str, f64); 5] = [
+    (TYPED, false, JSONRPSEE, 1.0),
+    (TYPED, true, RAW_BATCHED, 0.7),
+    (TYPED_REVERSE, false, TYPED, 0.95),
+    (TYPED_REVERSE, true, TYPED, 0.95),
+    (TYPED_LARGE, false, RAW_LARGE, 0.9),
+];
 
 /// Latencies of the calls completed during one case.
 #[derive(Default)]
@@ -323,7 +337,7 @@ impl Bench for RawEcho {
         }
         match (self.batched, self.read_buffer, self.client) {
             (_, _, RawClient::OneTask) => RAW_ONE_TASK.into(),
-            (true, _, _) => "raw echo, batched writes".into(),
+            (true, _, _) => RAW_BATCHED.into(),
             (false, Some(n), _) => format!("raw echo, {} KiB read buffer", n >> 10),
             (false, None, _) => RAW.into(),
         }
@@ -813,8 +827,8 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
     // The baseline of each row: the raw echo (defaults, unbatched) of the same concurrency
     // and message size.
     let raw = |r: &Row| match r.shape {
-        Shape::Large => rate(RAW_LARGE, r.pipelined),
-        _ => rate(RAW, r.pipelined),
+        Shape::Large => RAW_LARGE,
+        _ => RAW,
     };
     let shape = |s: Shape| match s {
         Shape::Echo => "64-byte echo",
@@ -833,89 +847,46 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
             r.rate,
             r.p50,
             r.p99,
-            r.rate / raw(r)
+            r.rate / rate(raw(r), r.pipelined)
         );
     }
     println!();
     let raw16 = "raw echo, 16 KiB read buffer";
     let ratio = |a: &str, b: &str, pipelined: bool| rate(a, pipelined) / rate(b, pipelined);
-    let targets = [
-        (
-            "wsp untyped / raw echo, sequential",
-            ratio(UNTYPED, RAW, false),
-            0.9,
-        ),
-        (
-            "wsp untyped / raw echo, 256 in flight",
-            ratio(UNTYPED, RAW, true),
-            1.0,
-        ),
-        (
-            "wsp typed add / raw echo, sequential",
-            ratio(TYPED, RAW, false),
-            0.9,
-        ),
-        (
-            "wsp typed add / raw echo, 256 in flight",
-            ratio(TYPED, RAW, true),
+    // Issue 10's targets first, then reference ratios without a target.
+    let shape_name = |pipelined: bool| {
+        if pipelined {
+            "256 in flight"
+        } else {
+            "sequential"
+        }
+    };
+    let mut targets: Vec<(String, f64, f64)> = TARGETS
+        .iter()
+        .map(|&(a, pipelined, b, want)| {
+            (
+                format!("{a} / {b}, {}", shape_name(pipelined)),
+                ratio(a, b, pipelined),
+                want,
+            )
+        })
+        .collect();
+    for (a, b, pipelined) in [
+        (TYPED, RAW, false),
+        (TYPED, RAW, true),
+        (UNTYPED, RAW, false),
+        (UNTYPED, RAW, true),
+        (TYPED, JSONRPSEE, true),
+        (UNTYPED_LARGE, RAW_LARGE, false),
+        (TYPED, RAW_ONE_TASK, false),
+        (TYPED, raw16, false),
+    ] {
+        targets.push((
+            format!("{a} / {b}, {}", shape_name(pipelined)),
+            ratio(a, b, pipelined),
             f64::NAN,
-        ),
-        (
-            "wsp typed add / jsonrpsee add, sequential",
-            ratio(TYPED, JSONRPSEE, false),
-            f64::NAN,
-        ),
-        (
-            "wsp typed add / jsonrpsee add, 256 in flight",
-            ratio(TYPED, JSONRPSEE, true),
-            1.3,
-        ),
-        (
-            "wsp typed add, server → client / client → server, sequential",
-            ratio(TYPED_REVERSE, TYPED, false),
-            0.95,
-        ),
-        (
-            "wsp typed add, server → client / client → server, 256 in flight",
-            ratio(TYPED_REVERSE, TYPED, true),
-            0.95,
-        ),
-        (
-            "wsp typed echo(bytes) 1 MiB / raw 1 MiB echo (MB/s), sequential",
-            ratio(TYPED_LARGE, RAW_LARGE, false),
-            0.9,
-        ),
-        (
-            "wsp untyped 1 MiB echo / raw 1 MiB echo (MB/s), sequential",
-            ratio(UNTYPED_LARGE, RAW_LARGE, false),
-            f64::NAN,
-        ),
-        (
-            "wsp untyped / raw echo with the client on one task, sequential",
-            ratio(UNTYPED, RAW_ONE_TASK, false),
-            f64::NAN,
-        ),
-        (
-            "wsp typed add / raw echo with the client on one task, sequential",
-            ratio(TYPED, RAW_ONE_TASK, false),
-            f64::NAN,
-        ),
-        (
-            "wsp untyped / raw echo with 16 KiB read buffer, sequential",
-            ratio(UNTYPED, raw16, false),
-            f64::NAN,
-        ),
-        (
-            "wsp untyped / raw echo with 16 KiB read buffer, 256 in flight",
-            ratio(UNTYPED, raw16, true),
-            f64::NAN,
-        ),
-        (
-            "wsp typed add / raw echo with 16 KiB read buffer, sequential",
-            ratio(TYPED, raw16, false),
-            f64::NAN,
-        ),
-    ];
+        ));
+    }
     println!("| ratio | measured | target |");
     println!("|---|---:|---|");
     for (what, got, want) in targets {
@@ -928,4 +899,35 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
         };
         println!("| {what} | {got:.2} | {target} |");
     }
+
+    // The same figures for scripts: each case divided by the baseline of its issue 10 target
+    // if it has one, else by the raw echo as in the first table.
+    let mut out = report::Report::new("rpc", "Round trips on one connection (Rust)");
+    for r in rows {
+        let (baseline, target) = TARGETS
+            .iter()
+            .find(|t| t.0 == r.system && t.1 == r.pipelined)
+            .map_or((raw(r), None), |t| (t.2, Some(t.3)));
+        let baseline = (baseline != r.system).then_some(baseline);
+        let concurrency = if r.pipelined {
+            format!("{DEPTH} in flight")
+        } else {
+            "sequential".into()
+        };
+        out.case([
+            ("name", json!(r.system)),
+            ("shape", json!(concurrency)),
+            ("payload", json!(shape(r.shape))),
+            ("calls_per_s", report::round(r.rate, 0)),
+            ("p50_us", json!(r.p50)),
+            ("p99_us", json!(r.p99)),
+            ("baseline", json!(baseline)),
+            (
+                "ratio",
+                json!(baseline.map(|b| report::round(r.rate / rate(b, r.pipelined), 3))),
+            ),
+            ("target", json!(target)),
+        ]);
+    }
+    out.write();
 }
