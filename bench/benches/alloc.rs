@@ -29,7 +29,6 @@ use std::alloc::System;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
@@ -175,18 +174,7 @@ impl Systems {
         });
         let (s2, c2) = wsp_pair(echo.into_service()).await;
         // Server → client: the client serves `bench.Bench`, the server calls it.
-        let s3 = Server::builder().bind("127.0.0.1:0").await.expect("binds");
-        let c3 = Client::builder(s3.url())
-            .service(BenchServer::new(Adder).into_service())
-            .build();
-        c3.connect().await.expect("connects");
-        let peer = loop {
-            // The server lists the connection once it attached it.
-            if let Some(p) = s3.connections().pop() {
-                break p;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        };
+        let (s3, c3, peer) = wsp_bench::serving_client().await;
         Systems {
             typed: BenchClient::from_caller(c1.caller()),
             untyped: c2.caller(),

@@ -576,18 +576,7 @@ impl WspTyped {
     }
 
     async fn start_reverse() -> WspTyped {
-        let server = Server::builder().bind("127.0.0.1:0").await.unwrap();
-        let client = Client::builder(server.url())
-            .service(BenchServer::new(Adder).into_service())
-            .build();
-        client.connect().await.unwrap();
-        let peer = loop {
-            // The server lists the connection once it attached it.
-            if let Some(p) = server.connections().pop() {
-                break p;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        };
+        let (server, client, peer) = wsp_bench::serving_client().await;
         WspTyped {
             bench: BenchClient::from_caller(peer.caller()),
             reverse: true,

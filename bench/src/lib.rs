@@ -4,7 +4,9 @@
 //! here, as in any application) and the [`Adder`] service the benchmark serves; the benchmark
 //! itself is `benches/rpc.rs`.
 
-use wsp_runtime::{CallContext, ServiceError};
+use std::time::Duration;
+
+use wsp_runtime::{CallContext, Client, Peer, Server, ServiceError};
 
 /// Generated from `bench.wsp`.
 #[allow(missing_docs)]
@@ -24,4 +26,22 @@ impl bench::Bench for Adder {
     async fn echo(&self, _ctx: CallContext, data: Vec<u8>) -> Result<Vec<u8>, ServiceError> {
         Ok(data)
     }
+}
+
+/// A server on a loopback port and a connected client that serves `bench.Bench` to it, with the
+/// server's handle to that connection: the setup of calls in the server → client direction.
+pub async fn serving_client() -> (Server, Client, Peer) {
+    let server = Server::builder().bind("127.0.0.1:0").await.expect("binds");
+    let client = Client::builder(server.url())
+        .service(bench::BenchServer::new(Adder).into_service())
+        .build();
+    client.connect().await.expect("connects");
+    let peer = loop {
+        // The server lists the connection once it attached it.
+        if let Some(p) = server.connections().pop() {
+            break p;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    (server, client, peer)
 }

@@ -79,7 +79,7 @@ pub(crate) struct ConnSetup {
     pub(crate) stats_parent: Option<Arc<Counters>>,
     pub(crate) data: Option<ConnData>,
     pub(crate) on_close: Option<OnClose>,
-    /// Present when the runtime opened the byte stream itself ([`GuardedIo`]).
+    /// Present when the runtime opened the byte stream itself ([`GuardedIo`](guarded_io::GuardedIo)).
     pub(crate) message_clock: Option<Arc<MessageClock>>,
 }
 
@@ -306,8 +306,7 @@ impl ConnInner {
                     self.stats.add(|c| &c.frames_sent, 1);
                     self.stats.add(|c| &c.bytes_sent, message_len(&msg) as u64);
                     let sent = async {
-                        quietly(|cx| sink.as_mut().poll_ready(cx)).await?;
-                        sink.as_mut().start_send(msg)?;
+                        feed_quietly(sink, msg).await?;
                         quietly(|cx| sink.as_mut().poll_flush(cx)).await
                     };
                     return sent.await.map_err(|e| {
@@ -339,11 +338,7 @@ impl ConnInner {
         let msg = wire::message(self.codec, frame);
         self.stats.add(|c| &c.frames_sent, 1);
         self.stats.add(|c| &c.bytes_sent, message_len(&msg) as u64);
-        let fed = async {
-            quietly(|cx| sink.as_mut().poll_ready(cx)).await?;
-            sink.as_mut().start_send(msg)
-        };
-        match fed.await {
+        match feed_quietly(sink, msg).await {
             Ok(()) => self.unflushed.store(true, Ordering::Release),
             Err(e) => self.on_write_error(&e),
         }
@@ -438,6 +433,12 @@ async fn quietly<T>(mut op: impl FnMut(&mut Context<'_>) -> Poll<T>) -> T {
         Poll::Ready(r) => r,
         Poll::Pending => std::future::poll_fn(op).await,
     }
+}
+
+/// Feeds `msg` into the socket's write buffer (no flush), [`quietly`].
+async fn feed_quietly(sink: &mut BoxSink, msg: Message) -> Result<(), WsError> {
+    quietly(|cx| sink.as_mut().poll_ready(cx)).await?;
+    sink.as_mut().start_send(msg)
 }
 
 pub(super) fn message_len(m: &Message) -> usize {
