@@ -27,7 +27,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("wsp demo: typed Rust generated from schemas/math.wsp and schemas/chat.wsp\n");
 
     let room = Arc::new(Room::default());
-    let server = start_server("127.0.0.1:0", Arc::clone(&room)).await?;
+    // Step 6 restarts the server on the same port, which must still be free then. Outgoing
+    // connections of other programs take ephemeral ports on 127.0.0.1; on an address of its own
+    // in 127.0.0.0/8 (Linux routes all of it to loopback) none of them can take ours meanwhile.
+    // Where only 127.0.0.1 is a loopback address, that is used.
+    let server = match start_server("127.0.47.1:0", Arc::clone(&room)).await {
+        Ok(server) => server,
+        Err(_) => start_server("127.0.0.1:0", Arc::clone(&room)).await?,
+    };
     let addr = server.local_addr();
     println!(
         "1. server listening on {} (math.Math, chat.Chat)",
