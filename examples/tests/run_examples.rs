@@ -66,3 +66,17 @@ fn chat_example_calls_back_into_clients() {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 }
+
+#[test]
+fn relay_demo_calls_a_host_through_the_relay() {
+    let out = run(env!("CARGO_BIN_EXE_relay-demo"));
+    for expected in [
+        "host registered 2 spare connections under its key",
+        "math.add([1, 2, 3]) = 6",
+        "math.count(1, 3) yielded [1, 2, 3]",
+        "hand-overs 1",
+        "caller closed with 1000 \"demo finished\"",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}

@@ -11,9 +11,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
 
 use crate::call::{Caller, Link};
 use crate::close::{CloseError, CloseInfo, code};
@@ -22,6 +23,7 @@ use crate::connection::guarded_io::{GuardedIo, MessageClock};
 use crate::connection::{self, ConnInner, ConnSetup};
 use crate::error::{CallError, ConnectError};
 use crate::peer::Peer;
+use crate::relay::{self, Identity, PublicKey};
 use crate::service::{Observer, Registry, Service, Services};
 use crate::stats::{Counters, StatsSnapshot};
 use crate::wire::codec::Codec;
@@ -51,6 +53,7 @@ pub struct ClientBuilder {
     services: Vec<Arc<dyn Service>>,
     observer: Option<Observer>,
     headers: Vec<(String, String)>,
+    relay: Option<relay::Route>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -108,6 +111,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Proves this key pair to the relay when connecting through one (see
+    /// [`Client::via_relay`]), so the target learns who calls; without it the caller is
+    /// anonymous. No effect on a direct connection.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        if let Some(route) = &mut self.relay {
+            route.identity = Some(identity);
+        }
+        self
+    }
+
     /// The client, not yet connected.
     pub fn build(self) -> Client {
         let registry = Registry::default();
@@ -118,6 +131,7 @@ impl ClientBuilder {
             shared: Arc::new(ClientShared {
                 url: self.url,
                 headers: self.headers,
+                relay: self.relay,
                 config: Arc::new(self.config),
                 codec: self.codec,
                 reconnect: self.reconnect,
@@ -141,6 +155,8 @@ impl ClientBuilder {
 pub(crate) struct ClientShared {
     url: String,
     headers: Vec<(String, String)>,
+    /// The target to ask the relay at `url` for, when connecting through a relay.
+    relay: Option<relay::Route>,
     pub(crate) config: Arc<Config>,
     pub(crate) codec: Codec,
     reconnect: ReconnectPolicy,
@@ -228,37 +244,18 @@ impl ClientShared {
     }
 
     async fn open(self: &Arc<Self>) -> Result<Arc<ConnInner>, ConnectError> {
-        let mut req = self.url.as_str().into_client_request()?;
-        for (k, v) in &self.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| ConnectError::Header(e.to_string()))?;
-            let value =
-                HeaderValue::from_str(v).map_err(|e| ConnectError::Header(e.to_string()))?;
-            req.headers_mut().append(name, value);
-        }
-        req.headers_mut().insert(
-            "sec-websocket-protocol",
-            HeaderValue::from_static(self.codec.subprotocol()),
-        );
         let connect = async {
-            let (io, clock) = connect_tcp(&req, &self.config).await?;
-            let config = Some(self.config.websocket_config());
-            tokio_tungstenite::client_async_with_config(req, io, config)
-                .await
-                .map(|(ws, resp)| (ws, resp, clock))
+            let (mut ws, clock, uri) =
+                dial(&self.url, self.codec, &self.headers, &self.config).await?;
+            if let Some(route) = &self.relay {
+                let name = relay::relay_name(&uri);
+                relay::ask_for_target(&mut ws, self.codec, &name, route).await?;
+            }
+            Ok::<_, ConnectError>((ws, clock))
         };
-        let (ws, resp, message_clock) =
-            tokio::time::timeout(self.config.handshake_timeout, connect)
-                .await
-                .map_err(|_| ConnectError::Timeout)??;
-        let chosen = resp
-            .headers()
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if Codec::from_subprotocol(chosen) != Some(self.codec) {
-            return Err(ConnectError::Subprotocol(chosen.to_owned()));
-        }
+        let (ws, message_clock) = tokio::time::timeout(self.config.handshake_timeout, connect)
+            .await
+            .map_err(|_| ConnectError::Timeout)??;
         let setup = ConnSetup {
             id: self.next_conn_id.fetch_add(1, Ordering::Relaxed),
             codec: self.codec,
@@ -279,6 +276,45 @@ impl ClientShared {
         self.current.store(conn);
         self.state.send_replace(state);
     }
+}
+
+/// A WebSocket this side dialed, under the stall watches of [`GuardedIo`].
+pub(crate) type DialedWs = WebSocketStream<GuardedIo<TcpStream>>;
+
+/// Opens a WebSocket to `url` offering `codec`'s subprotocol only, with the extra `headers`;
+/// returns it with its message clock and the URL as parsed. Not bounded in time: the caller
+/// bounds it together with whatever handshake follows.
+pub(crate) async fn dial(
+    url: &str,
+    codec: Codec,
+    headers: &[(String, String)],
+    config: &Config,
+) -> Result<(DialedWs, Arc<MessageClock>, Uri), ConnectError> {
+    let mut req = url.into_client_request()?;
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| ConnectError::Header(e.to_string()))?;
+        let value = HeaderValue::from_str(v).map_err(|e| ConnectError::Header(e.to_string()))?;
+        req.headers_mut().append(name, value);
+    }
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(codec.subprotocol()),
+    );
+    let uri = req.uri().clone();
+    let (io, clock) = connect_tcp(&req, config).await?;
+    let (ws, resp) =
+        tokio_tungstenite::client_async_with_config(req, io, Some(config.websocket_config()))
+            .await?;
+    let chosen = resp
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if Codec::from_subprotocol(chosen) != Some(codec) {
+        return Err(ConnectError::Subprotocol(chosen.to_owned()));
+    }
+    Ok((ws, clock, uri))
 }
 
 /// Opens the TCP connection to a `ws://` URL, with the stall watches of [`GuardedIo`].
@@ -377,7 +413,22 @@ impl Client {
             services: Vec::new(),
             observer: None,
             headers: Vec::new(),
+            relay: None,
         }
+    }
+
+    /// A builder for a client that reaches the host named by `target` through the relay at
+    /// `relay_url` (PROTOCOL.md §11). Once connected it is an ordinary client: generated
+    /// clients wrap it, calls go both ways, and it reconnects (through the relay) by itself.
+    /// A relay that does not know `target` fails [`connect`](Self::connect) at once with
+    /// [`ConnectError::Relay`] and code [`close_code::RELAY_UNKNOWN_KEY`](crate::close_code).
+    pub fn via_relay(relay_url: impl Into<String>, target: PublicKey) -> ClientBuilder {
+        let mut builder = Client::builder(relay_url);
+        builder.relay = Some(relay::Route {
+            target,
+            identity: None,
+        });
+        builder
     }
 
     /// Connects (once; returns at once if already connected). A failed first connect is

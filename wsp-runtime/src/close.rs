@@ -31,6 +31,17 @@ pub mod code {
     /// A message (a fragmented one, or one frame trickled in) was not complete within the
     /// message timeout of its first byte.
     pub const MESSAGE_TIMEOUT: u16 = 4004;
+    /// Relay: a registration or caller proof was refused (wrong key, signature, relay name or
+    /// nonce; PROTOCOL.md §11.3).
+    pub const RELAY_PROOF_REFUSED: u16 = 4200;
+    /// Relay: no host is registered under the target key.
+    pub const RELAY_UNKNOWN_KEY: u16 = 4201;
+    /// Relay: a limit of the relay was reached (keys, spares per key, callers waiting).
+    pub const RELAY_OVERLOADED: u16 = 4202;
+    /// Relay: the target is registered but no spare connection became free in time.
+    pub const RELAY_UNAVAILABLE: u16 = 4203;
+    /// Relay: the other end's connection to the relay was lost without a close frame.
+    pub const RELAY_PEER_LOST: u16 = 4204;
 }
 
 /// Longest close reason in bytes (a close frame's payload is at most 125 bytes, 2 are the code).

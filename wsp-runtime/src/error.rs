@@ -311,4 +311,17 @@ pub enum ConnectError {
     /// The client was closed by the application.
     #[error("closed")]
     Closed,
+    /// The relay closed the connection before wsp started: it refused the proof, does not
+    /// know the target, is overloaded, or no spare of the target became free (the codes are
+    /// in [`close_code`](crate::close_code), PROTOCOL.md §11.6).
+    #[error("the relay closed the connection: {code} {reason}")]
+    Relay {
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+    /// The relay (or the host behind it) broke the relay protocol (PROTOCOL.md §11).
+    #[error("relay protocol: {0}")]
+    RelayProtocol(String),
 }

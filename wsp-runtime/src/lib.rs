@@ -87,6 +87,7 @@ mod error;
 pub mod fuzzing;
 mod macros;
 mod peer;
+pub mod relay;
 mod server;
 mod service;
 mod stats;
@@ -102,6 +103,7 @@ pub use error::{CallError, ConnectError, ErrorCode, ErrorDetails, ServiceError, 
 pub use peer::{Peer, PeerOptions};
 pub use server::{
     AcceptHook, AcceptRequest, BroadcastReport, CloseHook, OpenHook, Reject, Server, ServerBuilder,
+    negotiate_codec,
 };
 pub use service::{CallKind, Encoded, FnService, Handler, Observed, Observer, Request, Service};
 pub use stats::StatsSnapshot;

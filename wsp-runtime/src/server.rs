@@ -162,7 +162,25 @@ impl ServerBuilder {
     /// Binds `addr` (port 0 picks a free port) and starts accepting; returns once listening.
     pub async fn bind<A: ToSocketAddrs>(self, addr: A) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
-        let local_addr = listener.local_addr()?;
+        let server = self.build(listener.local_addr()?);
+        let inner = &server.inner;
+        let task = tokio::spawn(accept_loop(Arc::downgrade(inner), listener));
+        *inner.accept_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        Ok(server)
+    }
+
+    /// The limits and timing every connection gets (for the relay host, which dials its own).
+    pub(crate) fn connection_config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A server that accepts nothing by itself: its connections come through
+    /// [`Server::attach_dialed`] (the relay host's handed-over spares).
+    pub(crate) fn detached(self) -> Server {
+        self.build(SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    fn build(self, local_addr: SocketAddr) -> Server {
         let registry = Registry::default();
         for s in self.services {
             registry.add(s);
@@ -186,9 +204,7 @@ impl ServerBuilder {
             max_connections_per_ip: self.max_connections_per_ip,
             refusals: AtomicUsize::new(0),
         });
-        let task = tokio::spawn(accept_loop(Arc::downgrade(&inner), listener));
-        *inner.accept_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
-        Ok(Server { inner })
+        Server { inner }
     }
 }
 
@@ -368,7 +384,12 @@ fn error_response(status: u16, body: &str) -> ErrorResponse {
 }
 
 /// Picks the codec from the offered subprotocols (PROTOCOL §1).
-fn negotiate(req: &Request) -> Result<Option<Codec>, Reject> {
+/// Picks the codec for a WebSocket upgrade request (PROTOCOL.md §1): the first offered
+/// subprotocol this runtime supports; `None` when none is offered (the server then uses
+/// MessagePack); a [`Reject`] (HTTP 400) when subprotocols are offered but none is supported.
+/// For servers that accept upgrades themselves (an HTTP framework, a relay) and then call
+/// [`Server::attach`] or [`Peer::from_stream`].
+pub fn negotiate_codec(req: &Request) -> Result<Option<Codec>, Reject> {
     let mut offered = false;
     for value in req.headers().get_all("sec-websocket-protocol") {
         for name in value.to_str().unwrap_or("").split(',') {
@@ -395,7 +416,7 @@ impl ServerInner {
         let mut decision: Option<(Codec, Option<ConnData>)> = None;
         let hook = self.accept.clone();
         let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-            let chosen = negotiate(req).map_err(|r| error_response(r.status, &r.reason))?;
+            let chosen = negotiate_codec(req).map_err(|r| error_response(r.status, &r.reason))?;
             let data = match &hook {
                 Some(h) => h(req).map_err(|r| error_response(r.status, &r.reason))?,
                 None => None,
@@ -516,6 +537,25 @@ impl Server {
             + 'static,
     {
         self.inner.attach(ws, codec, data, None, None)
+    }
+
+    /// Serves on a connection this side dialed (a relay spare handed over to a caller), with
+    /// the stall watches of its socket.
+    pub(crate) fn attach_dialed<S>(
+        &self,
+        ws: S,
+        codec: Codec,
+        data: Option<ConnData>,
+        clock: Arc<MessageClock>,
+    ) -> Peer
+    where
+        S: Stream<Item = Result<Message, WsError>>
+            + Sink<Message, Error = WsError>
+            + Send
+            + Unpin
+            + 'static,
+    {
+        self.inner.attach(ws, codec, data, None, Some(clock))
     }
 
     /// Adds (or replaces) a service on all connections, current and future.

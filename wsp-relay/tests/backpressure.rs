@@ -1,0 +1,135 @@
+//! A sender flooding a receiver that does not read is slowed by TCP back-pressure; the relay
+//! (a real `wsp-relay` process) holds a bounded amount meanwhile, and nothing is lost.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use wsp_runtime::relay::{Identity, Purpose, RelayFrame, proof_text};
+
+/// The relay process, killed when dropped.
+struct RelayProcess(Child);
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl RelayProcess {
+    fn start() -> (RelayProcess, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wsp-relay"))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the relay binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("wsp-relay listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        (RelayProcess(child), url)
+    }
+
+    /// Resident memory of the relay process, in bytes.
+    fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kb * 1024
+    }
+}
+
+#[tokio::test]
+async fn a_flood_into_a_reader_that_does_not_read_stays_bounded_in_the_relay() {
+    let (relay, url) = RelayProcess::start();
+    let name = name_of(&url);
+    let host = Identity::generate();
+
+    // The host's spare, by hand: register, take the hand-over, then do not read.
+    let (mut spare, nonce) = raw(&url).await;
+    let signature = host.sign(&proof_text(Purpose::Register, &name, &nonce, None));
+    send(
+        &mut spare,
+        RelayFrame::Register {
+            key: host.public_key(),
+            signature,
+        },
+    )
+    .await;
+    assert!(matches!(
+        next_frame(&mut spare).await,
+        Ok(RelayFrame::Registered { .. })
+    ));
+
+    let (mut caller, _) = raw(&url).await;
+    send(
+        &mut caller,
+        RelayFrame::Connect {
+            target: host.public_key(),
+            caller: None,
+        },
+    )
+    .await;
+    assert_eq!(
+        next_frame(&mut spare).await,
+        Ok(RelayFrame::Handover { caller: None })
+    );
+    send(&mut spare, RelayFrame::Ready).await;
+    assert_eq!(next_frame(&mut caller).await, Ok(RelayFrame::Connected));
+
+    let before = relay.rss();
+    // Flood 64 KiB messages until a send makes no progress for a second (or 512 MiB went).
+    let chunk = vec![0x5a_u8; 64 << 10];
+    let mut sent = 0usize;
+    while sent < 512 << 20 {
+        let send = caller.send(Message::binary(chunk.clone()));
+        match tokio::time::timeout(Duration::from_secs(1), send).await {
+            Ok(r) => r.unwrap(),
+            Err(_) => break,
+        }
+        sent += chunk.len();
+    }
+    let during = relay.rss();
+    assert!(
+        sent < 256 << 20,
+        "the sender was never slowed: {sent} bytes went"
+    );
+    assert!(
+        during.saturating_sub(before) < 32 << 20,
+        "relay memory grew from {before} to {during} bytes while {sent} bytes were sent"
+    );
+
+    // The receiver reads at last: every message the sender completed arrives, in full.
+    let mut received = 0usize;
+    while received < sent {
+        match within("relayed data", spare.next()).await {
+            Some(Ok(Message::Binary(b))) => {
+                assert!(b.iter().all(|&x| x == 0x5a));
+                received += b.len();
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("unexpected {other:?} after {received} of {sent} bytes"),
+        }
+    }
+    assert!(received >= sent);
+    eprintln!(
+        "flood: {} MiB sent before the sender blocked; relay RSS {} → {} MiB",
+        sent >> 20,
+        before >> 20,
+        during >> 20
+    );
+}
