@@ -9,7 +9,10 @@
 //! - wsp generated typed `add(a, b)`, and the same called by the server on the client;
 //! - jsonrpsee 0.26 WebSocket server and client doing the same `add(a, b)`;
 //! - a 1 MiB binary payload echoed, raw and by wsp (untyped, and the generated
-//!   `echo(data: bytes)`), one call at a time.
+//!   `echo(data: bytes)`), one call at a time;
+//! - the typed `add(a, b)` through a relay (`wsp-relay`, in this process) to a host serving
+//!   through it, against the same call direct; and the time from a new client's connect to
+//!   its first reply, direct and through the relay.
 //!
 //! Run with `cargo bench -p wsp-bench`. `WSP_BENCH_SECS` (or a number after `--`) sets the
 //! seconds each case runs in each round (default 2), `WSP_BENCH_ROUNDS` the number of rounds
@@ -42,6 +45,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use wsp_bench::Adder;
 use wsp_bench::bench::{BenchClient, BenchServer};
+use wsp_runtime::relay::{Identity, RelayHost, RelayOptions};
 use wsp_runtime::{Caller, Client, FnService, Server, Value};
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -62,15 +66,17 @@ const RAW_LARGE: &str = "raw echo, 1 MiB";
 const UNTYPED_LARGE: &str = "wsp untyped echo, 1 MiB";
 const TYPED_LARGE: &str = "wsp typed echo(bytes), 1 MiB";
 const JSONRPSEE: &str = "jsonrpsee 0.26 add(a, b)";
+const TYPED_RELAY: &str = "wsp typed add(a, b), through a relay";
 
-/// Issue 10's targets: system, with calls in flight, the system of the same shape whose
-/// calls/s it is divided by, and the least ratio.
-const TARGETS: [(&str, bool, &str, f64); 5] = [
+/// The targets (of the runtime-core and relay issues): system, with calls in flight, the system
+/// of the same shape whose calls/s it is divided by, and the least ratio.
+const TARGETS: [(&str, bool, &str, f64); 6] = [
     (TYPED, false, JSONRPSEE, 1.0),
     (TYPED, true, RAW_BATCHED, 0.7),
     (TYPED_REVERSE, false, TYPED, 0.95),
     (TYPED_REVERSE, true, TYPED, 0.95),
     (TYPED_LARGE, false, RAW_LARGE, 0.9),
+    (TYPED_RELAY, true, TYPED, 0.5),
 ];
 
 /// Latencies of the calls completed during one case.
@@ -556,12 +562,14 @@ impl Bench for WspTypedLarge {
 }
 
 /// The generated `add`, called by the client on the server, or (`reverse`) served by the
-/// client and called by the server on the client's connection (PROTOCOL: both ends are peers).
+/// client and called by the server on the client's connection (PROTOCOL: both ends are peers),
+/// or (`relayed`) called through a relay (in this process) on a host serving through it.
 struct WspTyped {
     bench: BenchClient,
     reverse: bool,
+    relayed: Option<(wsp_relay::Relay, RelayHost)>,
     _client: Client,
-    _server: Server,
+    _server: Option<Server>,
 }
 
 impl WspTyped {
@@ -570,8 +578,24 @@ impl WspTyped {
         WspTyped {
             bench: BenchClient::from_caller(client.caller()),
             reverse: false,
+            relayed: None,
             _client: client,
-            _server: server,
+            _server: Some(server),
+        }
+    }
+
+    async fn start_relayed() -> WspTyped {
+        let relay = wsp_relay::Relay::builder()
+            .bind("127.0.0.1:0")
+            .await
+            .expect("relay binds");
+        let (host, client) = relayed_pair(&relay).await;
+        WspTyped {
+            bench: BenchClient::from_caller(client.caller()),
+            reverse: false,
+            relayed: Some((relay, host)),
+            _client: client,
+            _server: None,
         }
     }
 
@@ -580,10 +604,66 @@ impl WspTyped {
         WspTyped {
             bench: BenchClient::from_caller(peer.caller()),
             reverse: true,
+            relayed: None,
             _client: client,
-            _server: server,
+            _server: Some(server),
         }
     }
+}
+
+/// A host serving `bench.Bench` through `relay`, and a client connected to it there.
+async fn relayed_pair(relay: &wsp_relay::Relay) -> (RelayHost, Client) {
+    let host = Server::builder()
+        .service(BenchServer::new(Adder).into_service())
+        .bind_relay(RelayOptions::new(relay.url(), Identity::generate()))
+        .await
+        .expect("host registers");
+    let client = Client::via_relay(relay.url(), host.public_key()).build();
+    client.connect().await.expect("connects through the relay");
+    (host, client)
+}
+
+/// Time from a new client's connect to its first reply, direct and through a relay
+/// (`n` clients each, one after another): (median, p99) in µs.
+async fn first_reply_times(n: usize) -> [(&'static str, u64, u64); 2] {
+    let server = Server::builder()
+        .service(BenchServer::new(Adder).into_service())
+        .bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let relay = wsp_relay::Relay::builder()
+        .bind("127.0.0.1:0")
+        .await
+        .expect("relay binds");
+    let (host, _first) = relayed_pair(&relay).await;
+    let mut direct = Vec::with_capacity(n);
+    let mut relayed = Vec::with_capacity(n);
+    for _ in 0..n {
+        for (relay_it, into) in [(false, &mut direct), (true, &mut relayed)] {
+            let client = if relay_it {
+                Client::via_relay(relay.url(), host.public_key()).build()
+            } else {
+                Client::builder(server.url()).build()
+            };
+            let t = Instant::now();
+            client.connect().await.expect("connects");
+            typed_add(&BenchClient::from_caller(client.caller()), 1).await;
+            into.push(t.elapsed().as_micros() as u64);
+            client.close(1000, "measured").await.expect("closes");
+        }
+        // The relayed caller's spare is replaced before the next one comes.
+        let _ = host.watch_spares().wait_for(|s| *s == 2).await;
+    }
+    let stat = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        (v[v.len() / 2], v[(v.len() * 99 / 100).min(v.len() - 1)])
+    };
+    let (d50, d99) = stat(&mut direct);
+    let (r50, r99) = stat(&mut relayed);
+    host.close().await;
+    relay.close().await;
+    server.close().await;
+    [("direct", d50, d99), ("through a relay", r50, r99)]
 }
 
 async fn typed_add(bench: &BenchClient, i: u32) {
@@ -596,6 +676,8 @@ impl Bench for WspTyped {
     fn name(&self) -> String {
         if self.reverse {
             TYPED_REVERSE.into()
+        } else if self.relayed.is_some() {
+            TYPED_RELAY.into()
         } else {
             TYPED.into()
         }
@@ -757,6 +839,7 @@ fn main() {
             Arc::new(WspUntyped::start(PAYLOAD).await),
             Arc::new(WspTyped::start().await),
             Arc::new(WspTyped::start_reverse().await),
+            Arc::new(WspTyped::start_relayed().await),
             Arc::new(RawEcho::with_payload(LARGE, false, None, RawClient::Split).await),
             Arc::new(WspUntyped::start(LARGE).await),
             Arc::new(WspTypedLarge::start().await),
@@ -802,11 +885,16 @@ fn main() {
         for (b, s) in benches.iter().zip(pipe).filter(|(b, _)| pipelines(b)) {
             rows.push(row(&**b, true, s));
         }
-        report(&rows, secs, rounds);
+        let first_replies = if std::env::var_os("WSP_BENCH_ONLY").is_none() {
+            first_reply_times(100).await.to_vec()
+        } else {
+            Vec::new()
+        };
+        report(&rows, secs, rounds, &first_replies);
     });
 }
 
-fn report(rows: &[Row], secs: f64, rounds: u32) {
+fn report(rows: &[Row], secs: f64, rounds: u32, first_replies: &[(&str, u64, u64)]) {
     // Rates by system name (exact) and concurrency.
     let rate = |system: &str, pipelined: bool| {
         rows.iter()
@@ -869,6 +957,7 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
         (UNTYPED_LARGE, RAW_LARGE, false),
         (TYPED, RAW_ONE_TASK, false),
         (TYPED, raw16, false),
+        (TYPED_RELAY, TYPED, false),
     ] {
         targets.push((
             format!("{a} / {b}, {}", shape_name(pipelined)),
@@ -887,6 +976,14 @@ fn report(rows: &[Row], secs: f64, rounds: u32) {
             format!("≥ {want}: MISSED")
         };
         println!("| {what} | {got:.2} | {target} |");
+    }
+    if !first_replies.is_empty() {
+        println!();
+        println!("| new client: connect to first reply | p50 µs | p99 µs |");
+        println!("|---|---:|---:|");
+        for (how, p50, p99) in first_replies {
+            println!("| {how} | {p50} | {p99} |");
+        }
     }
 
     // The same figures for scripts: each case divided by the baseline of its issue 10 target

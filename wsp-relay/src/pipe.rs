@@ -1,13 +1,13 @@
-//! Copying a relayed connection's messages both ways, one message at a time per direction: the
-//! next message is read from one end only once the previous one is written to the other, so
-//! a sender that outruns its receiver is slowed by TCP back-pressure and the relay holds at
-//! most one message per direction. The first end to close (or fail) ends the route; the other
-//! end gets the same close code and reason.
+//! Copying a relayed connection's messages both ways, in order per direction: a message is
+//! read from one end only while writing to the other makes progress, so a sender that outruns
+//! its receiver is slowed by TCP back-pressure and the relay holds about one write buffer per
+//! direction, never a queue. The first end to close (or fail) ends the route; the other end
+//! gets the same close code and reason.
 
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -122,6 +122,11 @@ async fn finish(
 
 /// Copies messages from `from` (the end `end`) to the other end's `to`, pinging `to` while
 /// idle and taking `from` for lost when nothing at all came from it for the dead-peer timeout.
+///
+/// Messages that have already arrived are written together and flushed once (one write to the
+/// socket for a burst instead of one per message); the WebSocket layer flushes by itself past
+/// its write buffer size, and a write that cannot complete stops the reading, so the relay
+/// still holds no more than about one buffer per direction.
 async fn copy(
     relay: &RelayInner,
     from: &mut SplitStream<Ws>,
@@ -136,28 +141,53 @@ async fn copy(
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
     let mut heard = Instant::now();
+    // One timer for the whole route, moved on only when it fires (not per message).
+    let silence = tokio::time::sleep_until(heard + config.dead_peer_timeout);
+    tokio::pin!(silence);
     loop {
-        let silence = tokio::time::sleep_until(heard + config.dead_peer_timeout);
         tokio::select! {
             m = from.next() => {
                 heard = Instant::now();
-                let m = match m {
-                    Some(Ok(m)) => m,
-                    Some(Err(WsError::Capacity(_))) => return Ending::TooBig,
-                    Some(Err(_)) | None => return Ending::Lost(end),
-                };
-                match m {
-                    Message::Binary(_) | Message::Text(_) => {
-                        let len = m.len();
-                        match tokio::time::timeout(config.write_timeout, to.send(m)).await {
-                            Ok(Ok(())) => relay.stats.count_relayed(len),
-                            Ok(Err(_)) => return Ending::Lost(other),
-                            Err(_) => return Ending::Stalled,
+                let mut m = m;
+                let mut fed = false;
+                // The message just read, then every one already there (without waiting).
+                loop {
+                    let message = match m {
+                        Some(Ok(message)) => message,
+                        Some(Err(WsError::Capacity(_))) => return Ending::TooBig,
+                        Some(Err(_)) | None => return Ending::Lost(end),
+                    };
+                    match message {
+                        Message::Binary(_) | Message::Text(_) => {
+                            let len = message.len();
+                            match tokio::time::timeout(config.write_timeout, to.feed(message)).await {
+                                Ok(Ok(())) => relay.stats.count_relayed(len),
+                                Ok(Err(_)) => return Ending::Lost(other),
+                                Err(_) => return Ending::Stalled,
+                            }
+                            fed = true;
                         }
+                        Message::Close(f) => {
+                            if fed {
+                                // What came before the close goes first.
+                                let _ = tokio::time::timeout(config.write_timeout, to.flush()).await;
+                            }
+                            return Ending::Closed(end, f);
+                        }
+                        // Answered by the WebSocket layer; each hop keeps its own keep-alive.
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                     }
-                    Message::Close(f) => return Ending::Closed(end, f),
-                    // Answered by the WebSocket layer; each hop keeps its own keep-alive.
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                    match from.next().now_or_never() {
+                        Some(next) => m = next,
+                        None => break,
+                    }
+                }
+                if fed {
+                    match tokio::time::timeout(config.write_timeout, to.flush()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return Ending::Lost(other),
+                        Err(_) => return Ending::Stalled,
+                    }
                 }
             }
             _ = ping.tick() => {
@@ -167,7 +197,12 @@ async fn copy(
                     Err(_) => return Ending::Stalled,
                 }
             }
-            _ = silence => return Ending::Lost(end),
+            _ = &mut silence => {
+                if heard.elapsed() >= config.dead_peer_timeout {
+                    return Ending::Lost(end);
+                }
+                silence.as_mut().reset(heard + config.dead_peer_timeout);
+            }
         }
     }
 }

@@ -261,3 +261,46 @@ async fn the_host_re_registers_when_the_relay_comes_back() {
     host.close().await;
     relay.close().await;
 }
+
+#[tokio::test]
+async fn a_relay_that_goes_away_fails_in_flight_calls_on_both_sides_promptly() {
+    let relay = relay().await;
+    let url = relay.url();
+    let host = host(&url, Identity::generate(), 1).await;
+    let client = caller(&url, &host);
+    within("connect", client.connect()).await.unwrap();
+    let math = MathClient::from_caller(client.caller()).with_timeout(Duration::from_secs(30));
+    let mut items = math.count(1, 1000);
+    assert_eq!(
+        within("first item", items.next()).await.unwrap().unwrap(),
+        1
+    );
+    let at_host = host
+        .connections()
+        .pop()
+        .expect("the host's end of the route");
+    let gone = Instant::now();
+    relay.close().await;
+    let error = within("stream fails", async {
+        loop {
+            match items.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return e,
+                None => panic!("the stream ended without an error"),
+            }
+        }
+    })
+    .await;
+    assert!(matches!(error, CallError::Disconnected), "{error:?}");
+    let at_host = within("host end closes", at_host.closed())
+        .await
+        .unwrap_err();
+    assert!(
+        gone.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        gone.elapsed()
+    );
+    assert_eq!(at_host.code, code::GOING_AWAY, "{at_host:?}");
+    assert_eq!(client.last_close().expect("closed").code, code::GOING_AWAY);
+    host.close().await;
+}
