@@ -150,6 +150,18 @@ impl Directory {
         withdrawn
     }
 
+    /// Whether `key` is known under a codec other than `codec` (to tell a caller why it is
+    /// not found).
+    pub(crate) fn known_in_other_codec(&self, key: PublicKey, codec: Codec) -> bool {
+        let other = match codec {
+            Codec::MsgPack => Codec::Json,
+            Codec::Json => Codec::MsgPack,
+        };
+        lock(&self.routes)
+            .get(&(key, other))
+            .is_some_and(|e| e.known(self.limits.linger))
+    }
+
     /// Keys with a spare idle or lingering, and idle spares in all.
     pub(crate) fn counts(&self) -> (usize, usize) {
         let routes = lock(&self.routes);

@@ -108,7 +108,15 @@ pub(crate) async fn route(relay: Arc<RelayInner>, mut caller: Caller) {
             Claim::Spare(ticket) => ticket,
             Claim::Unknown => {
                 relay.stats.count_unknown_key();
-                return close(caller.ws, code::RELAY_UNKNOWN_KEY, "relay: unknown key").await;
+                let reason = if relay
+                    .directory
+                    .known_in_other_codec(caller.target, caller.codec)
+                {
+                    "relay: the target is registered for the other codec only"
+                } else {
+                    "relay: unknown key"
+                };
+                return close(caller.ws, code::RELAY_UNKNOWN_KEY, reason).await;
             }
             Claim::Overloaded => {
                 relay.stats.count_overloaded();

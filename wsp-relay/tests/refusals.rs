@@ -304,3 +304,39 @@ async fn a_relay_that_goes_away_fails_in_flight_calls_on_both_sides_promptly() {
     assert_eq!(client.last_close().expect("closed").code, code::GOING_AWAY);
     host.close().await;
 }
+
+#[tokio::test]
+async fn spares_serve_callers_of_their_own_codec_only() {
+    let relay = relay().await;
+    let url = relay.url();
+    let identity = Identity::generate();
+    let host = wsp_runtime::Server::builder()
+        .service(wsp_examples::math::MathServer::new(wsp_examples::Calculator).into_service())
+        .bind_relay(
+            wsp_runtime::relay::RelayOptions::new(&url, identity).codec(wsp_runtime::Codec::Json),
+        )
+        .await
+        .unwrap();
+    // A JSON caller gets through (the relay frames and wsp in JSON text frames).
+    let json = Client::via_relay(&url, host.public_key())
+        .codec(wsp_runtime::Codec::Json)
+        .reconnect(ReconnectPolicy::disabled())
+        .build();
+    within("json connect", json.connect()).await.unwrap();
+    let math = MathClient::from_caller(json.caller()).with_timeout(Duration::from_secs(5));
+    assert_eq!(within("add", math.add(vec![2, 3])).await.unwrap(), 5);
+    // A MessagePack caller is told why it is not found.
+    let msgpack = Client::via_relay(&url, host.public_key())
+        .reconnect(ReconnectPolicy::disabled())
+        .build();
+    match within("msgpack connect", msgpack.connect()).await {
+        Err(ConnectError::Relay { code: c, reason }) => {
+            assert_eq!(c, code::RELAY_UNKNOWN_KEY);
+            assert!(reason.contains("other codec"), "{reason}");
+        }
+        other => panic!("expected RELAY_UNKNOWN_KEY, got {other:?}"),
+    }
+    json.close(1000, "done").await.unwrap();
+    host.close().await;
+    relay.close().await;
+}
