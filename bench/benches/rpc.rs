@@ -10,9 +10,10 @@
 //! - jsonrpsee 0.26 WebSocket server and client doing the same `add(a, b)`;
 //! - a 1 MiB binary payload echoed, raw and by wsp (untyped, and the generated
 //!   `echo(data: bytes)`), one call at a time;
-//! - the typed `add(a, b)` through a relay (`wsp-relay`, in this process) to a host serving
-//!   through it, against the same call direct; and the time from a new client's connect to
-//!   its first reply, direct and through the relay.
+//! - the typed `add(a, b)` and the 1 MiB `echo` through a relay (`wsp-relay`, in this
+//!   process) to a host serving through it, plain and encrypted end to end, against the same
+//!   calls direct; and the time from a new client's connect to its first reply, direct and
+//!   through the relay (encrypted).
 //!
 //! Run with `cargo bench -p wsp-bench`. `WSP_BENCH_SECS` (or a number after `--`) sets the
 //! seconds each case runs in each round (default 2), `WSP_BENCH_ROUNDS` the number of rounds
@@ -67,16 +68,21 @@ const UNTYPED_LARGE: &str = "wsp untyped echo, 1 MiB";
 const TYPED_LARGE: &str = "wsp typed echo(bytes), 1 MiB";
 const JSONRPSEE: &str = "jsonrpsee 0.26 add(a, b)";
 const TYPED_RELAY: &str = "wsp typed add(a, b), through a relay";
+const TYPED_RELAY_E2E: &str = "wsp typed add(a, b), through a relay, encrypted";
+const TYPED_LARGE_RELAY: &str = "wsp typed echo(bytes), 1 MiB, through a relay";
+const TYPED_LARGE_RELAY_E2E: &str = "wsp typed echo(bytes), 1 MiB, through a relay, encrypted";
 
-/// The targets (of the runtime-core and relay issues): system, with calls in flight, the system
-/// of the same shape whose calls/s it is divided by, and the least ratio.
-const TARGETS: [(&str, bool, &str, f64); 6] = [
+/// The targets (of the runtime-core, relay and end-to-end encryption issues): system, with
+/// calls in flight, the system of the same shape whose calls/s it is divided by, and the least
+/// ratio.
+const TARGETS: [(&str, bool, &str, f64); 7] = [
     (TYPED, false, JSONRPSEE, 1.0),
     (TYPED, true, RAW_BATCHED, 0.7),
     (TYPED_REVERSE, false, TYPED, 0.95),
     (TYPED_REVERSE, true, TYPED, 0.95),
     (TYPED_LARGE, false, RAW_LARGE, 0.9),
     (TYPED_RELAY, true, TYPED, 0.5),
+    (TYPED_RELAY_E2E, true, TYPED_RELAY, 0.8),
 ];
 
 /// Latencies of the calls completed during one case.
@@ -521,8 +527,8 @@ impl Bench for WspUntyped {
 /// The generated `echo(data: bytes) -> bytes` with a 1 MiB argument, one call at a time.
 struct WspTypedLarge {
     bench: BenchClient,
-    _client: Client,
-    _server: Server,
+    name: &'static str,
+    _keep: Keep,
 }
 
 impl WspTypedLarge {
@@ -530,15 +536,28 @@ impl WspTypedLarge {
         let (server, client) = wsp_pair(BenchServer::new(Adder).into_service()).await;
         WspTypedLarge {
             bench: BenchClient::from_caller(client.caller()),
-            _client: client,
-            _server: server,
+            name: TYPED_LARGE,
+            _keep: Box::new((server, client)),
+        }
+    }
+
+    async fn start_relayed(encrypt: bool) -> WspTypedLarge {
+        let (bench, keep) = relayed(encrypt).await;
+        WspTypedLarge {
+            bench,
+            name: if encrypt {
+                TYPED_LARGE_RELAY_E2E
+            } else {
+                TYPED_LARGE_RELAY
+            },
+            _keep: keep,
         }
     }
 }
 
 impl Bench for WspTypedLarge {
     fn name(&self) -> String {
-        TYPED_LARGE.into()
+        self.name.into()
     }
 
     fn shape(&self) -> Shape {
@@ -561,15 +580,16 @@ impl Bench for WspTypedLarge {
     }
 }
 
-/// The generated `add`, called by the client on the server, or (`reverse`) served by the
-/// client and called by the server on the client's connection (PROTOCOL: both ends are peers),
-/// or (`relayed`) called through a relay (in this process) on a host serving through it.
+/// What a case's connection needs kept alive (servers, clients, a relay and its host).
+type Keep = Box<dyn std::any::Any + Send + Sync>;
+
+/// The generated `add`, called by the client on the server, or served by the client and called
+/// by the server on the client's connection (PROTOCOL: both ends are peers), or called through
+/// a relay (in this process) on a host serving through it, plain or encrypted end to end.
 struct WspTyped {
     bench: BenchClient,
-    reverse: bool,
-    relayed: Option<(wsp_relay::Relay, RelayHost)>,
-    _client: Client,
-    _server: Option<Server>,
+    name: &'static str,
+    _keep: Keep,
 }
 
 impl WspTyped {
@@ -577,25 +597,8 @@ impl WspTyped {
         let (server, client) = wsp_pair(BenchServer::new(Adder).into_service()).await;
         WspTyped {
             bench: BenchClient::from_caller(client.caller()),
-            reverse: false,
-            relayed: None,
-            _client: client,
-            _server: Some(server),
-        }
-    }
-
-    async fn start_relayed() -> WspTyped {
-        let relay = wsp_relay::Relay::builder()
-            .bind("127.0.0.1:0")
-            .await
-            .expect("relay binds");
-        let (host, client) = relayed_pair(&relay).await;
-        WspTyped {
-            bench: BenchClient::from_caller(client.caller()),
-            reverse: false,
-            relayed: Some((relay, host)),
-            _client: client,
-            _server: None,
+            name: TYPED,
+            _keep: Box::new((server, client)),
         }
     }
 
@@ -603,22 +606,48 @@ impl WspTyped {
         let (server, client, peer) = wsp_bench::serving_client().await;
         WspTyped {
             bench: BenchClient::from_caller(peer.caller()),
-            reverse: true,
-            relayed: None,
-            _client: client,
-            _server: Some(server),
+            name: TYPED_REVERSE,
+            _keep: Box::new((server, client)),
+        }
+    }
+
+    async fn start_relayed(encrypt: bool) -> WspTyped {
+        let (bench, keep) = relayed(encrypt).await;
+        WspTyped {
+            bench,
+            name: if encrypt {
+                TYPED_RELAY_E2E
+            } else {
+                TYPED_RELAY
+            },
+            _keep: keep,
         }
     }
 }
 
+/// A relay of its own, a host serving through it and a client of that host.
+async fn relayed(encrypt: bool) -> (BenchClient, Keep) {
+    let relay = wsp_relay::Relay::builder()
+        .bind("127.0.0.1:0")
+        .await
+        .expect("relay binds");
+    let (host, client) = relayed_pair(&relay, encrypt).await;
+    (
+        BenchClient::from_caller(client.caller()),
+        Box::new((relay, host, client)),
+    )
+}
+
 /// A host serving `bench.Bench` through `relay`, and a client connected to it there.
-async fn relayed_pair(relay: &wsp_relay::Relay) -> (RelayHost, Client) {
+async fn relayed_pair(relay: &wsp_relay::Relay, encrypt: bool) -> (RelayHost, Client) {
     let host = Server::builder()
         .service(BenchServer::new(Adder).into_service())
-        .bind_relay(RelayOptions::new(relay.url(), Identity::generate()))
+        .bind_relay(RelayOptions::new(relay.url(), Identity::generate()).encrypt(encrypt))
         .await
         .expect("host registers");
-    let client = Client::via_relay(relay.url(), host.public_key()).build();
+    let client = Client::via_relay(relay.url(), host.public_key())
+        .encrypt(encrypt)
+        .build();
     client.connect().await.expect("connects through the relay");
     (host, client)
 }
@@ -635,7 +664,7 @@ async fn first_reply_times(n: usize) -> [(&'static str, u64, u64); 2] {
         .bind("127.0.0.1:0")
         .await
         .expect("relay binds");
-    let (host, _first) = relayed_pair(&relay).await;
+    let (host, _first) = relayed_pair(&relay, true).await;
     let mut direct = Vec::with_capacity(n);
     let mut relayed = Vec::with_capacity(n);
     for _ in 0..n {
@@ -674,13 +703,7 @@ async fn typed_add(bench: &BenchClient, i: u32) {
 
 impl Bench for WspTyped {
     fn name(&self) -> String {
-        if self.reverse {
-            TYPED_REVERSE.into()
-        } else if self.relayed.is_some() {
-            TYPED_RELAY.into()
-        } else {
-            TYPED.into()
-        }
+        self.name.into()
     }
 
     fn shape(&self) -> Shape {
@@ -839,10 +862,13 @@ fn main() {
             Arc::new(WspUntyped::start(PAYLOAD).await),
             Arc::new(WspTyped::start().await),
             Arc::new(WspTyped::start_reverse().await),
-            Arc::new(WspTyped::start_relayed().await),
+            Arc::new(WspTyped::start_relayed(false).await),
+            Arc::new(WspTyped::start_relayed(true).await),
             Arc::new(RawEcho::with_payload(LARGE, false, None, RawClient::Split).await),
             Arc::new(WspUntyped::start(LARGE).await),
             Arc::new(WspTypedLarge::start().await),
+            Arc::new(WspTypedLarge::start_relayed(false).await),
+            Arc::new(WspTypedLarge::start_relayed(true).await),
             Arc::new(Jsonrpsee::start().await),
         ];
         if let Ok(only) = std::env::var("WSP_BENCH_ONLY") {
@@ -958,6 +984,9 @@ fn report(rows: &[Row], secs: f64, rounds: u32, first_replies: &[(&str, u64, u64
         (TYPED, RAW_ONE_TASK, false),
         (TYPED, raw16, false),
         (TYPED_RELAY, TYPED, false),
+        (TYPED_RELAY_E2E, TYPED_RELAY, false),
+        (TYPED_LARGE_RELAY, TYPED_LARGE, false),
+        (TYPED_LARGE_RELAY_E2E, TYPED_LARGE_RELAY, false),
     ] {
         targets.push((
             format!("{a} / {b}, {}", shape_name(pipelined)),

@@ -63,6 +63,7 @@ pub(crate) async fn handshake(relay: Arc<RelayInner>, mut ws: Ws, codec: Codec, 
                 )
                 .await;
             }
+            relay.stats.count_registration();
             keep_spare(relay, ws, codec, key).await;
         }
         Ok(RelayFrame::Connect { target, caller }) => {

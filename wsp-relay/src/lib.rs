@@ -377,6 +377,7 @@ impl Relay {
 #[derive(Default)]
 pub(crate) struct Counters {
     open: AtomicU64,
+    registrations: AtomicU64,
     handovers: AtomicU64,
     unknown_key: AtomicU64,
     refused_proofs: AtomicU64,
@@ -388,6 +389,9 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    pub(crate) fn count_registration(&self) {
+        self.registrations.fetch_add(1, Relaxed);
+    }
     pub(crate) fn count_handover(&self) {
         self.handovers.fetch_add(1, Relaxed);
     }
@@ -421,6 +425,7 @@ impl Counters {
             connections_open: self.open.load(Relaxed),
             keys_registered: keys as u64,
             spares_idle: spares as u64,
+            registrations: self.registrations.load(Relaxed),
             handovers: self.handovers.load(Relaxed),
             unknown_key: self.unknown_key.load(Relaxed),
             refused_proofs: self.refused_proofs.load(Relaxed),
@@ -447,6 +452,8 @@ pub struct RelayStats {
     pub keys_registered: u64,
     /// Idle spares, all keys together.
     pub spares_idle: u64,
+    /// Spares registered so far (proofs that held), all keys together.
+    pub registrations: u64,
     /// Spares handed over to callers.
     pub handovers: u64,
     /// Callers that named a key no host is registered under.

@@ -340,3 +340,21 @@ async fn spares_serve_callers_of_their_own_codec_only() {
     host.close().await;
     relay.close().await;
 }
+
+#[tokio::test]
+async fn idle_spares_answering_pings_stay_registered() {
+    // Pings every 100 ms: a host that took three intervals of waiting for a hand-over for a
+    // dead relay would re-register its spares several times within a second.
+    let relay = wsp_relay::Relay::builder()
+        .ping_interval(Duration::from_millis(100))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let host = host(&relay.url(), Identity::generate(), 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats = relay.stats();
+    assert_eq!(stats.registrations, 2, "{stats:?}");
+    assert_eq!(stats.spares_idle, 2, "{stats:?}");
+    host.close().await;
+    relay.close().await;
+}

@@ -10,7 +10,7 @@ use common::*;
 use futures_util::StreamExt;
 use wsp_examples::chat::ChatClient;
 use wsp_examples::math::{MathClient, MathError, RpcError};
-use wsp_runtime::relay::{Identity, RelayCaller, RelayOptions};
+use wsp_runtime::relay::{Identity, RelayOptions, RelayPeer};
 use wsp_runtime::{Client, ReconnectPolicy, Server};
 
 #[tokio::test]
@@ -32,7 +32,8 @@ async fn every_method_kind_both_ways_through_the_relay() {
     within("log", math.log("through the relay".into()))
         .await
         .unwrap();
-    // A stream with credit: 40 items, more than the default window of 16... checked in order.
+    // A stream with credit: 40 items, more than the default window of 32, so CREDIT frames
+    // must pass the relay too; checked in order.
     let items: Vec<u32> = within("count", math.count(1, 40).map(|r| r.unwrap()).collect()).await;
     assert_eq!(items, (1..=40).collect::<Vec<_>>());
     // Server → client through the relay: join asks the caller a question first (a call the
@@ -73,8 +74,8 @@ async fn the_host_learns_the_callers_verified_key_or_anonymity() {
     let host = Server::builder()
         .on_open(move |peer| {
             let caller = peer
-                .data::<RelayCaller>()
-                .expect("relayed connections carry RelayCaller");
+                .data::<RelayPeer>()
+                .expect("relayed connections carry RelayPeer");
             record
                 .lock()
                 .unwrap()

@@ -20,10 +20,11 @@ use crate::call::{Caller, Link};
 use crate::close::{CloseError, CloseInfo, code};
 use crate::config::{Config, ReconnectPolicy};
 use crate::connection::guarded_io::{GuardedIo, MessageClock};
+use crate::connection::secure_io::SecureIo;
 use crate::connection::{self, ConnInner, ConnSetup};
 use crate::error::{CallError, ConnectError};
 use crate::peer::Peer;
-use crate::relay::{self, Identity, PublicKey};
+use crate::relay::{self, Identity, PublicKey, RelayPeer};
 use crate::service::{Observer, Registry, Service, Services};
 use crate::stats::{Counters, StatsSnapshot};
 use crate::wire::codec::Codec;
@@ -117,6 +118,16 @@ impl ClientBuilder {
     pub fn identity(mut self, identity: Identity) -> Self {
         if let Some(route) = &mut self.relay {
             route.identity = Some(identity);
+        }
+        self
+    }
+
+    /// End-to-end encryption through the relay (default on, PROTOCOL.md §12): the target must
+    /// encrypt too, and proves in the handshake that it holds the key it is called by. No
+    /// effect on a direct connection.
+    pub fn encrypt(mut self, on: bool) -> Self {
+        if let Some(route) = &mut self.relay {
+            route.encrypt = on;
         }
         self
     }
@@ -247,21 +258,34 @@ impl ClientShared {
         let connect = async {
             let (mut ws, clock, uri) =
                 dial(&self.url, self.codec, &self.headers, &self.config).await?;
+            let mut cipher = None;
             if let Some(route) = &self.relay {
                 let name = relay::relay_name(&uri);
                 relay::ask_for_target(&mut ws, self.codec, &name, route).await?;
+                if route.encrypt {
+                    let id = route.identity.as_ref();
+                    cipher = Some(relay::secure::initiate(&mut ws, id, &route.target).await?);
+                }
             }
-            Ok::<_, ConnectError>((ws, clock))
+            Ok::<_, ConnectError>((ws, clock, cipher))
         };
-        let (ws, message_clock) = tokio::time::timeout(self.config.handshake_timeout, connect)
-            .await
-            .map_err(|_| ConnectError::Timeout)??;
+        let (ws, message_clock, cipher) =
+            tokio::time::timeout(self.config.handshake_timeout, connect)
+                .await
+                .map_err(|_| ConnectError::Timeout)??;
+        // On a relayed connection the callbacks this client serves learn who the target is.
+        let data: Option<crate::ConnData> = self.relay.as_ref().map(|route| {
+            Arc::new(RelayPeer {
+                key: Some(route.target),
+                encrypted: cipher.is_some(),
+            }) as crate::ConnData
+        });
         let setup = ConnSetup {
             id: self.next_conn_id.fetch_add(1, Ordering::Relaxed),
             codec: self.codec,
             config: self.config.clone(),
             stats_parent: Some(self.stats.clone()),
-            data: None,
+            data,
             dispatch: Arc::new(Services::new(
                 Some(self.registry.clone()),
                 self.observer.clone(),
@@ -269,7 +293,13 @@ impl ClientShared {
             on_close: None,
             message_clock: Some(message_clock),
         };
-        Ok(connection::start(ws, setup))
+        Ok(match cipher {
+            Some(cipher) => {
+                let max = self.config.get_max_message_size();
+                connection::start(SecureIo::new(ws, cipher, max), setup)
+            }
+            None => connection::start(ws, setup),
+        })
     }
 
     fn set_current(&self, conn: Option<Arc<ConnInner>>, state: ConnectionState) {
@@ -427,6 +457,7 @@ impl Client {
         builder.relay = Some(relay::Route {
             target,
             identity: None,
+            encrypt: true,
         });
         builder
     }

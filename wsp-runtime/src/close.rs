@@ -42,6 +42,12 @@ pub mod code {
     pub const RELAY_UNAVAILABLE: u16 = 4203;
     /// Relay: the other end's connection to the relay was lost without a close frame.
     pub const RELAY_PEER_LOST: u16 = 4204;
+    /// End-to-end encryption: the handshake failed (the target does not hold the key it was
+    /// called by, a malformed handshake message, or one end does not encrypt).
+    pub const E2E_HANDSHAKE_FAILED: u16 = 4210;
+    /// End-to-end encryption: a message failed authentication (tampered, replayed, reordered
+    /// or truncated) or broke the framing; nothing of it was delivered.
+    pub const E2E_BAD_FRAME: u16 = 4211;
 }
 
 /// Longest close reason in bytes (a close frame's payload is at most 125 bytes, 2 are the code).

@@ -324,4 +324,8 @@ pub enum ConnectError {
     /// The relay (or the host behind it) broke the relay protocol (PROTOCOL.md §11).
     #[error("relay protocol: {0}")]
     RelayProtocol(String),
+    /// The end-to-end handshake through the relay failed (PROTOCOL.md §12): the target does
+    /// not hold the key it was called by, or one end does not encrypt.
+    #[error("end-to-end handshake: {0}")]
+    EndToEnd(String),
 }

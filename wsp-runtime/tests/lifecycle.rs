@@ -473,3 +473,36 @@ async fn a_call_right_after_a_graceful_server_close_waits_for_the_reconnect() {
     assert_eq!(sum.unwrap(), Value::from(42));
     assert_eq!(client.stats().reconnects, 1);
 }
+
+#[tokio::test]
+async fn a_notification_sent_just_before_close_arrives() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let got = Arc::new(AtomicUsize::new(0));
+    let count = got.clone();
+    let svc = wsp_runtime::FnService::new("n.N").notify("note", move |_, _| {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    let server = Server::builder()
+        .service(Arc::new(svc))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        let client = Client::builder(server.url()).build();
+        client.connect().await.unwrap();
+        client
+            .caller()
+            .notify_value("n.N/note", vec![])
+            .await
+            .unwrap();
+        client.close(1000, "bye").await.unwrap();
+    }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while got.load(Ordering::SeqCst) < 20 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{} of 20 notifications arrived", got.load(Ordering::SeqCst)));
+    server.close().await;
+}

@@ -11,6 +11,15 @@
 //! - `wsp-interop client URL msgpack|json` runs every method kind against a Node server written
 //!   with the generated TypeScript handlers, panicking (exit status 101) on the first mismatch
 //!   and printing `ok` at the end.
+//! - `wsp-interop relay-call RELAY_URL TARGET_KEY [msgpack|json] [CALLER_SECRET]` calls the
+//!   `math.Math` of the host registered under `TARGET_KEY` through the relay (PROTOCOL.md §11)
+//!   with the generated Rust client — anonymously, or proving the key of the 64-hex-digit
+//!   Ed25519 secret `CALLER_SECRET` — printing `caller <key>`, then one line per result and `ok`;
+//!   a relay that refuses prints `relay-refused <code> <reason>` and exits with status 3.
+//! - `wsp-interop relay-host RELAY_URL SECRET [msgpack|json]` serves what `server` serves through
+//!   the relay under the key of `SECRET`, prints `registered <key>` once its spares are
+//!   registered, `event reset <caller key|anonymous>` for each `math.Math/reset` (who called,
+//!   as the relay verified it), and stops when its stdin closes.
 
 mod values;
 
@@ -21,7 +30,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use wsp_runtime::codegen::{CallOptions, Stream};
-use wsp_runtime::{CallContext, CallError, Client, Codec, Server, ServiceError};
+use wsp_runtime::relay::{Identity, PublicKey, RelayOptions, RelayPeer};
+use wsp_runtime::{CallContext, CallError, Client, Codec, ConnectError, Server, ServiceError};
 
 /// `schemas/common.wsp`.
 pub mod common {
@@ -101,7 +111,14 @@ impl math::Math for MathImpl {
         futures_util::stream::iter((from..=to).map(Ok))
     }
 
-    async fn reset(&self, _ctx: CallContext) -> Result<(), ServiceError> {
+    async fn reset(&self, ctx: CallContext) -> Result<(), ServiceError> {
+        // Through a relay: who called, as the relay verified it.
+        if let Some(caller) = ctx.data::<RelayPeer>() {
+            match caller.key {
+                Some(key) => event(&format!("reset {key}")),
+                None => event("reset anonymous"),
+            }
+        }
         Ok(())
     }
 
@@ -263,15 +280,17 @@ impl sink::KitchenSink for SinkImpl {
     }
 }
 
+/// A server builder with the services `server` and `relay-host` offer.
 #[allow(deprecated)] // KitchenSink is marked deprecated in the schema
-async fn server(port: u16) {
-    let server = Server::builder()
+fn services() -> wsp_runtime::ServerBuilder {
+    Server::builder()
         .service(math::MathServer::new(MathImpl).into_service())
         .service(geometry::GeometryServer::new(GeometryImpl).into_service())
         .service(sink::KitchenSinkServer::new(SinkImpl).into_service())
-        .bind(("127.0.0.1", port))
-        .await
-        .expect("binds");
+}
+
+async fn server(port: u16) {
+    let server = services().bind(("127.0.0.1", port)).await.expect("binds");
     println!("listening {}", server.local_addr().port());
     // Run until the test closes our stdin (or kills us).
     let mut sink = Vec::new();
@@ -434,6 +453,92 @@ async fn client(url: &str, codec: Codec) {
     println!("ok");
 }
 
+/// A 32-byte value written as 64 hex digits (an Ed25519 secret key on the command line).
+fn secret_from_hex(hex: &str) -> [u8; 32] {
+    assert!(
+        hex.len() == 64 && hex.is_ascii(),
+        "a secret key is 64 hex digits"
+    );
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte =
+            u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("a secret key is 64 hex digits");
+    }
+    out
+}
+
+fn codec_arg(codec: &str) -> Codec {
+    match codec {
+        "msgpack" => Codec::MsgPack,
+        "json" => Codec::Json,
+        other => panic!("unknown codec {other}"),
+    }
+}
+
+/// `math.Math` of the host under `target`, through the relay at `url`; panics on a mismatch.
+async fn relay_call(url: &str, target: &str, codec: Codec, secret: Option<&str>) {
+    let target: PublicKey = target.parse().expect("a target key of 64 hex digits");
+    // The TypeScript ends speak PROTOCOL.md §11 as written; they do not run the end-to-end
+    // handshake the Rust ends do by default.
+    let mut builder = Client::via_relay(url, target).codec(codec).encrypt(false);
+    if let Some(secret) = secret {
+        let identity = Identity::from_secret(secret_from_hex(secret));
+        println!("caller {}", identity.public_key());
+        builder = builder.identity(identity);
+    } else {
+        println!("caller anonymous");
+    }
+    let client = builder.build();
+    match client.connect().await {
+        Ok(()) => {}
+        Err(ConnectError::Relay { code, reason }) => {
+            println!("relay-refused {code} {reason}");
+            std::process::exit(3);
+        }
+        Err(e) => panic!("connect through the relay failed: {e}"),
+    }
+    assert_eq!(client.peer().map(|p| p.codec()), Some(codec));
+    let m = math::MathClient::from_caller(client.caller());
+    let sum = m.add(vec![1, 2, BIG]).await.unwrap();
+    assert_eq!(sum, BIG + 3);
+    println!("add {sum}");
+    match m.add(vec![i64::MAX, 1]).await {
+        Err(math::RpcError::App(MathError::Overflow { operation })) => {
+            println!("overflow {operation}")
+        }
+        other => panic!("expected Overflow, got {other:?}"),
+    }
+    assert_eq!(
+        m.divide(1.0, 0.0).await.unwrap_err().app(),
+        Some(&MathError::DivisionByZero)
+    );
+    println!("divide DivisionByZero");
+    let counted: Vec<u32> = m.count(1, 5).map(Result::unwrap).collect().await;
+    assert_eq!(counted, [1, 2, 3, 4, 5]);
+    println!("count {counted:?}");
+    m.log("through the relay".into()).await.unwrap();
+    // `reset` makes the host print who called.
+    m.reset().await.unwrap();
+    client.close(1000, "done").await.expect("closes");
+    println!("ok");
+}
+
+/// Serves through the relay until stdin closes.
+async fn relay_host(url: &str, secret: &str, codec: Codec) {
+    let identity = Identity::from_secret(secret_from_hex(secret));
+    let host = services()
+        // Plain, as for `relay-call`: the TypeScript callers do not encrypt end to end.
+        .bind_relay(RelayOptions::new(url, identity).codec(codec).encrypt(false))
+        .await
+        .expect("registers at the relay");
+    let mut spares = host.watch_spares();
+    let _ = spares.wait_for(|n| *n >= 2).await;
+    println!("registered {}", host.public_key());
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    host.close().await;
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -447,17 +552,19 @@ async fn main() {
         ["server", port] => server(port.parse().expect("a port number")).await,
         ["bench-server"] => bench_server(0).await,
         ["bench-server", port] => bench_server(port.parse().expect("a port number")).await,
-        ["client", url, codec] => {
-            let codec = match *codec {
-                "msgpack" => Codec::MsgPack,
-                "json" => Codec::Json,
-                other => panic!("unknown codec {other}"),
-            };
-            client(url, codec).await;
+        ["client", url, codec] => client(url, codec_arg(codec)).await,
+        ["relay-call", url, target] => relay_call(url, target, Codec::MsgPack, None).await,
+        ["relay-call", url, target, codec] => relay_call(url, target, codec_arg(codec), None).await,
+        ["relay-call", url, target, codec, secret] => {
+            relay_call(url, target, codec_arg(codec), Some(secret)).await
         }
+        ["relay-host", url, secret] => relay_host(url, secret, Codec::MsgPack).await,
+        ["relay-host", url, secret, codec] => relay_host(url, secret, codec_arg(codec)).await,
         _ => {
             eprintln!(
-                "usage: wsp-interop server [PORT] | wsp-interop bench-server [PORT] | wsp-interop client URL msgpack|json"
+                "usage: wsp-interop server [PORT] | wsp-interop bench-server [PORT] | wsp-interop client URL msgpack|json \
+                 | wsp-interop relay-call RELAY_URL TARGET_KEY [msgpack|json] [CALLER_SECRET] \
+                 | wsp-interop relay-host RELAY_URL SECRET [msgpack|json]"
             );
             std::process::exit(2);
         }

@@ -8,14 +8,21 @@
  * DISCONNECTED immediately: they may or may not have run, so only the application can decide to
  * retry them.
  */
+import { type ReconnectOptions, reconnectDelay, reconnectPolicy as policyOf } from './backoff.js';
 import type { CallOptions, Caller, StreamOptions, WspStream } from './caller.js';
 import { CloseCode, shortenCloseReason } from './close.js';
 import { type CodecKind, SUBPROTOCOL } from './codec.js';
-import { CloseError, RpcError, type WspError } from './errors.js';
-import { type CloseInfo, Peer, type PeerOptions } from './peer.js';
+import { CloseError, type RelayError, RpcError, type WspError } from './errors.js';
+import { type CloseInfo, DEFAULT_LIMITS, Peer, type PeerOptions } from './peer.js';
+import { type RelayRoute, askForTarget } from './relay/caller.js';
+import { PublicKey, type Signer } from './relay/identity.js';
+import type { RelayLink } from './relay/link.js';
+import { relayName } from './relay/proof.js';
 import { ServiceRegistry, type ServiceHandlers } from './services.js';
 import type { WebSocketConstructorLike, WebSocketLike } from './socket.js';
 import { type Stats, StatsCounter, addStats } from './stats.js';
+
+export type { ReconnectOptions } from './backoff.js';
 
 export type ConnectionState =
   /** constructed, connect() not called yet */
@@ -30,21 +37,6 @@ export type ConnectionState =
   | 'disconnected'
   /** close() was called; final */
   | 'closed';
-
-export interface ReconnectOptions {
-  /** Default true. */
-  enabled?: boolean;
-  /** Delay before the first retry, ms. Default 200. */
-  initialDelayMs?: number;
-  /** Growth per failed attempt. Default 1.15. */
-  factor?: number;
-  /** Upper bound of the delay, ms. Default 30 000. */
-  maxDelayMs?: number;
-  /** Random spread as a fraction of the delay (0.2 = ±20 %), so clients do not retry in lockstep. Default 0.2. */
-  jitter?: number;
-  /** Attempts after a loss before giving up ('disconnected'). Default Infinity. */
-  maxAttempts?: number;
-}
 
 export interface StateChange {
   readonly state: ConnectionState;
@@ -65,18 +57,20 @@ export interface ClientOptions extends Omit<PeerOptions, 'services' | 'sharedSer
   whenDisconnected?: 'wait' | 'fail';
   /** Called on every state change. */
   onStateChange?: (change: StateChange) => void;
+  /**
+   * Reach the host with this public key through the relay at `url` (PROTOCOL.md §11) instead of
+   * a server at `url`; {@link Client.viaRelay} is the shorthand.
+   */
+  relay?: RelayRoute;
+}
+
+/** Options of {@link Client.viaRelay}: a client's, plus the key pair the caller proves (if any). */
+export interface ViaRelayOptions extends Omit<ClientOptions, 'relay'> {
+  /** Proves this key pair to the relay, so the host learns who calls; without it the caller is anonymous. */
+  identity?: Signer;
 }
 
 type Waiter = { resolve(peer: Peer): void; reject(error: WspError): void };
-
-const RECONNECT_DEFAULTS: Required<ReconnectOptions> = {
-  enabled: true,
-  initialDelayMs: 200,
-  factor: 1.15,
-  maxDelayMs: 30_000,
-  jitter: 0.2,
-  maxAttempts: Infinity,
-};
 
 export class Client implements Caller {
   /** Client-side services (server → client calls); kept across reconnects. */
@@ -91,6 +85,10 @@ export class Client implements Caller {
   private readonly waiters = new Set<Waiter>();
   private readonly listeners = new Set<(change: StateChange) => void>();
   private connectPromise: Promise<void> | undefined;
+  /** The relay and target, for a client that connects through a relay. */
+  private readonly route: { readonly target: PublicKey; readonly identity: Signer | undefined } | undefined;
+  /** The connection to the relay while it is asked for the target (before wsp starts). */
+  private relayLink: RelayLink | undefined;
   private closePromise: Promise<void> | undefined;
   /** Statistics of links that have ended, plus the reconnect count. */
   private pastStats: Stats = new StatsCounter().snapshot(0, 0);
@@ -103,17 +101,29 @@ export class Client implements Caller {
     options: ClientOptions = {},
   ) {
     this.options = options;
-    const r = options.reconnect;
-    this.reconnectPolicy = {
-      ...RECONNECT_DEFAULTS,
-      ...(typeof r === 'object' ? r : {}),
-      ...(r === false ? { enabled: false } : {}),
-    };
+    this.reconnectPolicy = policyOf(options.reconnect);
+    // A malformed key is the application's mistake: say so now, not on every attempt.
+    this.route =
+      options.relay === undefined ? undefined : { target: PublicKey.from(options.relay.target), identity: options.relay.identity };
     this.armClosed();
     if (options.onStateChange !== undefined) this.listeners.add(options.onStateChange);
     if (options.createWebSocket === undefined && options.WebSocket === undefined && globalThis.WebSocket === undefined) {
       throw new TypeError('no WebSocket implementation: pass { WebSocket } (e.g. from the "ws" package)');
     }
+  }
+
+  /**
+   * A client of the host with public key `target`, reached through the relay at `relayUrl`
+   * (PROTOCOL.md §11). Each link — the first and every reconnect — asks the relay for the target
+   * (CHALLENGE, CONNECT, CONNECTED) and then speaks wsp with the host as usual: generated clients
+   * wrap it unchanged, and calls go both ways. A relay that refuses on the first connect (unknown
+   * key 4201, proof refused 4200, overloaded 4202, no spare free 4203) rejects `connect()` at once
+   * with a {@link RelayError} carrying its close code and reason; once connected, refusals while
+   * reconnecting are retried like any lost link (the host may be re-registering).
+   */
+  static viaRelay(relayUrl: string, target: PublicKey | string, options: ViaRelayOptions = {}): Client {
+    const { identity, ...rest } = options;
+    return new Client(relayUrl, { ...rest, relay: identity === undefined ? { target } : { target, identity } });
   }
 
   /**
@@ -209,6 +219,8 @@ export class Client implements Caller {
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     const peer = this.peer;
+    this.relayLink?.close(code, reason);
+    this.relayLink = undefined;
     this.setState('closed');
     this.rejectWaiters(new RpcError('CLOSED', 'client closed'));
     const info: CloseInfo = { code, reason: shortenCloseReason(reason) };
@@ -347,7 +359,9 @@ export class Client implements Caller {
     if (this.currentState === 'closed') return;
     this.setState(this.everConnected ? 'reconnecting' : 'connecting');
     let socket: WebSocketLike;
+    let name = '';
     try {
+      if (this.route !== undefined) name = relayName(this.url);
       socket = this.createSocket();
     } catch (e) {
       // e.g. a malformed URL: no amount of retrying helps.
@@ -357,8 +371,38 @@ export class Client implements Caller {
       this.settleClosed(new CloseError(CloseCode.ABNORMAL, message));
       return;
     }
-    const { WebSocket: _w, createWebSocket: _c, codecs: _k, reconnect: _r, whenDisconnected: _p, onStateChange: _s, ...peerOptions } =
-      this.options;
+    const route = this.route;
+    if (route === undefined) return this.attach(socket);
+    // Through a relay: wsp starts on this socket once the relay has joined it to the target.
+    const link: RelayLink = askForTarget(socket, route.target, route.identity, {
+      relayName: name,
+      timeoutMs: this.options.limits?.handshakeTimeoutMs ?? DEFAULT_LIMITS.handshakeTimeoutMs,
+      connected: (joined) => {
+        if (this.relayLink !== link) return;
+        this.relayLink = undefined;
+        this.attach(joined);
+      },
+      failed: (error) => {
+        if (this.relayLink !== link) return;
+        this.relayLink = undefined;
+        this.onRelayFailed(error);
+      },
+    });
+    this.relayLink = link;
+  }
+
+  /** Starts wsp on an open (or connecting) socket: the link's Peer. */
+  private attach(socket: WebSocketLike): void {
+    const {
+      WebSocket: _w,
+      createWebSocket: _c,
+      codecs: _k,
+      reconnect: _r,
+      whenDisconnected: _p,
+      onStateChange: _s,
+      relay: _re,
+      ...peerOptions
+    } = this.options;
     const peer: Peer = new Peer(socket, {
       ...peerOptions,
       services: this.services,
@@ -385,18 +429,35 @@ export class Client implements Caller {
     this.pastStats.openedAt = peer.stats().openedAt ?? this.pastStats.openedAt;
     this.pastStats.closedAt = peer.stats().closedAt;
     if (this.currentState === 'closed') return;
+    this.afterLoss(info, new RpcError('NOT_CONNECTED', `connection closed with ${info.code}`));
+  }
+
+  /**
+   * The relay closed (or the connection to it failed) before wsp started. Its refusal on the
+   * first connect is an answer, not a transport failure: retrying would only repeat it, so the
+   * connect fails at once. Anything else is a lost link.
+   */
+  private onRelayFailed(error: RelayError): void {
+    if (this.currentState === 'closed') return;
+    const info: CloseInfo = { code: error.closeCode, reason: error.reason };
+    if (error.refused && !this.everConnected) return this.giveUp(info, error);
+    this.afterLoss(info, error);
+  }
+
+  /** A link (or an attempt at one) ended: retry per the policy, or give up. */
+  private afterLoss(info: CloseInfo, error: WspError): void {
     const policy = this.reconnectPolicy;
     if (policy.enabled && this.attempts < policy.maxAttempts) {
       this.attempts++;
-      const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (this.attempts - 1));
-      const delay = Math.max(0, base * (1 + policy.jitter * (Math.random() * 2 - 1)));
       this.setState(this.everConnected ? 'reconnecting' : 'connecting', info);
-      this.reconnectTimer = setTimeout(() => this.attempt(), delay);
-    } else {
-      this.setState('disconnected', info);
-      this.rejectWaiters(new RpcError('NOT_CONNECTED', `connection closed with ${info.code}`));
-      this.settleClosed(info.code === CloseCode.NORMAL ? info : new CloseError(info.code, info.reason));
-    }
+      this.reconnectTimer = setTimeout(() => this.attempt(), reconnectDelay(policy, this.attempts));
+    } else this.giveUp(info, error);
+  }
+
+  private giveUp(info: CloseInfo, error: WspError): void {
+    this.setState('disconnected', info);
+    this.rejectWaiters(error);
+    this.settleClosed(info.code === CloseCode.NORMAL ? info : new CloseError(info.code, info.reason));
   }
 }
 

@@ -20,6 +20,16 @@ export const CloseCode = {
   WRITE_TIMEOUT: 4003,
   /** A WebSocket message (fragmented, or one frame trickled in) was not complete in time. */
   MESSAGE_TIMEOUT: 4004,
+  /** Sent by a relay (§11.6): a registration or caller proof was refused. */
+  RELAY_PROOF_REFUSED: 4200,
+  /** Sent by a relay: the target key is not known (no host registered under it). */
+  RELAY_UNKNOWN_KEY: 4201,
+  /** Sent by a relay: a limit was reached (keys, spares per key, callers waiting per key). */
+  RELAY_OVERLOADED: 4202,
+  /** Sent by a relay: the target is known but no spare of it became free within the wait time. */
+  RELAY_UNAVAILABLE: 4203,
+  /** Sent by a relay: the other end's connection was lost without a close frame. */
+  RELAY_PEER_LOST: 4204,
 } as const;
 
 /** The most a close reason may take in UTF-8 (RFC 6455: 125-byte control payload − 2-byte code). */

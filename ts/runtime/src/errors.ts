@@ -139,6 +139,32 @@ export class CloseError extends Error {
   }
 }
 
+/**
+ * Connecting through a relay failed before wsp started (PROTOCOL.md §11): the relay closed the
+ * connection — refused a proof (4200), does not know the target (4201), is overloaded (4202), had
+ * no spare free in time (4203) — or the relay handshake failed here (1006 lost, 4001 timed out,
+ * 1002 a relay frame that cannot be read). Its `code` is NOT_CONNECTED, like any failed connect;
+ * `closeCode` and `reason` say why.
+ */
+export class RelayError extends RpcError {
+  /** The close code the relay sent (or the one this side closed with). */
+  readonly closeCode: number;
+  /** The close reason. */
+  readonly reason: string;
+
+  constructor(closeCode: number, reason: string) {
+    super('NOT_CONNECTED', `relay closed the connection with ${closeCode}${reason === '' ? '' : `: ${reason}`}`);
+    this.name = 'RelayError';
+    this.closeCode = closeCode;
+    this.reason = reason;
+  }
+
+  /** Whether the relay itself refused (a 42xx code): its answer, not a transport failure. */
+  get refused(): boolean {
+    return this.closeCode >= 4200 && this.closeCode <= 4299;
+  }
+}
+
 /** Convenience: whether `e` is a WspError with the given code. */
 export function isWspError(e: unknown, code?: ErrorCodeName): e is WspError {
   return e instanceof WspError && (code === undefined || e.code === code);

@@ -8,6 +8,7 @@ export {
   type ConnectionState,
   type ReconnectOptions,
   type StateChange,
+  type ViaRelayOptions,
 } from './client.js';
 export type { Caller, CallOptions, StreamOptions, WspStream, Converter, MethodOptions, StreamMethodOptions } from './caller.js';
 export type { TypedContext, ServiceHost, UnknownVariant, Broadcaster } from './generated.js';
@@ -27,6 +28,7 @@ export {
   RpcError,
   ApplicationError,
   CloseError,
+  RelayError,
   WireCode,
   codeNameOf,
   isWspError,
@@ -42,3 +44,16 @@ export { bytesToBase64, base64ToBytes } from './base64.js';
 export { type Stats } from './stats.js';
 export { type WebSocketLike, type WebSocketConstructorLike, ReadyState } from './socket.js';
 export * as convert from './convert.js';
+export { Identity, PublicKey, type Signer } from './relay/identity.js';
+export { proofText, relayName, type ProofPurpose } from './relay/proof.js';
+export type { RelayRoute } from './relay/caller.js';
+export { RelayHost, type RelayHostOptions, type RelayCaller } from './relay/host.js';
+export {
+  type RelayFrame,
+  RelayFrameType,
+  RelayFrameError,
+  RELAY_VERSION,
+  MAX_RELAY_FRAME,
+  encodeRelayFrame,
+  decodeRelayFrame,
+} from './relay/frames.js';

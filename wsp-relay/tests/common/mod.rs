@@ -2,6 +2,8 @@
 //! a raw relay client that speaks the relay protocol by hand (PROTOCOL.md §11).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod proxy;
+
 use std::sync::Arc;
 use std::time::Duration;
 

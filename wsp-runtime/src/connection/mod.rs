@@ -2,6 +2,8 @@
 //! `Server`); its state is changed only here. A frame's path through it:
 //!
 //! - `guarded_io.rs`: the bytes under the WebSocket, watched for stalls, read ahead;
+//! - `secure_io.rs`: on an end-to-end encrypted (relayed) connection, the messages under the
+//!   reader and writer, sealed and opened;
 //! - `reader.rs`: the reader task takes each message, parses its frame and hands it on;
 //! - `incoming.rs`: a CALL, STREAM or NOTIFY from the peer runs its handler, whose answer
 //!   comes back through the send paths below;
@@ -36,6 +38,7 @@ pub(crate) mod guarded_io;
 mod incoming;
 mod outgoing;
 mod reader;
+pub(crate) mod secure_io;
 mod send_queue;
 mod writer;
 

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::guarded_io::Stall;
 use super::incoming::CallFrame;
+use super::secure_io::Fault;
 use super::{ConnInner, message_len};
 use crate::close::{CloseInfo, code};
 use crate::config::Config;
@@ -159,7 +160,9 @@ impl ConnInner {
                 let fatal = match e {
                     WsError::Capacity(_) => Some((code::MESSAGE_TOO_BIG, "message too big")),
                     WsError::Utf8(_) => Some((code::INVALID_PAYLOAD, "text frame is not UTF-8")),
-                    WsError::Io(ref io) => Stall::of(io).map(|s| (s.close_code(), s.reason())),
+                    WsError::Io(ref io) => Stall::of(io)
+                        .map(|s| (s.close_code(), s.reason()))
+                        .or_else(|| Fault::of(io).map(|f| (f.close_code(), f.reason()))),
                     WsError::Protocol(ref p) if !*closing && !matches!(p, tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) => {
                         Some((code::PROTOCOL_ERROR, "websocket protocol error"))
                     }

@@ -39,8 +39,23 @@ pub(super) async fn writer(
                     let frame = CloseFrame { code: info.code.into(), reason: info.reason.into() };
                     let mut guard = conn.sink.lock().await;
                     let Some(sink) = guard.as_mut() else { break None };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    conn.stats.add(|c| &c.frames_sent, 1);
+                    // What was queued before the close goes out before it (a notification sent
+                    // just before `close()` must not be lost); the queue is bounded, and a
+                    // socket that takes nothing fails the feed through its write timeout.
+                    let (mut frames, mut bytes) = (0u64, 0u64);
+                    let mut fed = Ok(());
+                    while fed.is_ok() {
+                        let Some(m) = conn.queue.try_recv() else { break };
+                        frames += 1;
+                        bytes += message_len(&m) as u64;
+                        fed = sink.feed(m).await;
+                    }
+                    conn.queued.fetch_sub(frames as usize, Ordering::AcqRel);
+                    conn.stats.add(|c| &c.frames_sent, frames + 1);
+                    conn.stats.add(|c| &c.bytes_sent, bytes);
+                    if fed.is_ok() {
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                    }
                 }
                 conn.close_sent.notify_one();
                 break None;

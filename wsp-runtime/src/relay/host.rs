@@ -16,8 +16,10 @@ use crate::client::{DialedWs, dial};
 use crate::close::code;
 use crate::config::{Config, ReconnectPolicy};
 use crate::connection::guarded_io::MessageClock;
+use crate::connection::secure_io::SecureIo;
 use crate::error::ConnectError;
 use crate::peer::Peer;
+use crate::relay::secure::respond;
 use crate::relay::{Identity, PublicKey, RelayFrame, await_handover, register, relay_name};
 use crate::server::{Server, ServerBuilder};
 use crate::service::Service;
@@ -37,6 +39,7 @@ pub struct RelayOptions {
     codec: Codec,
     reconnect: ReconnectPolicy,
     headers: Vec<(String, String)>,
+    encrypt: bool,
 }
 
 impl RelayOptions {
@@ -50,7 +53,15 @@ impl RelayOptions {
             codec: Codec::MsgPack,
             reconnect: ReconnectPolicy::default(),
             headers: Vec::new(),
+            encrypt: true,
         }
+    }
+
+    /// End-to-end encryption of every relayed connection (default on, PROTOCOL.md §12):
+    /// callers must encrypt too. Off, the relay can read the frames it copies.
+    pub fn encrypt(mut self, on: bool) -> Self {
+        self.encrypt = on;
+        self
     }
 
     /// How many spare connections to keep registered (default 2, at least 1). More spares
@@ -80,12 +91,17 @@ impl RelayOptions {
     }
 }
 
-/// The per-connection data of a relayed connection, as a host's handlers see it through
-/// [`CallContext::data`](crate::CallContext::data): who called.
+/// Who is at the other end of a relayed connection, as its handlers see it through
+/// [`CallContext::data`](crate::CallContext::data) (and [`Peer::data`]): on a host, the caller;
+/// on a caller, the target.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelayCaller {
-    /// The caller's public key, as the relay verified it; `None` for an anonymous caller.
+pub struct RelayPeer {
+    /// The other end's public key: on an encrypted connection as the end-to-end handshake
+    /// proved it; on a plain one as the relay verified it (a host's target is the key the
+    /// caller asked for). `None` for an anonymous caller.
     pub key: Option<PublicKey>,
+    /// Whether the connection is end-to-end encrypted (PROTOCOL.md §12).
+    pub encrypted: bool,
 }
 
 impl ServerBuilder {
@@ -191,8 +207,35 @@ async fn keep_spare(shared: Arc<HostShared>, mut first: Option<Spare>) {
                     continue;
                 }
                 shared.handovers.fetch_add(1, Ordering::Relaxed);
-                let data = Arc::new(RelayCaller { key: caller });
-                shared.server.attach_dialed(ws, codec, Some(data), clock);
+                if !shared.options.encrypt {
+                    let data = Arc::new(RelayPeer {
+                        key: caller,
+                        encrypted: false,
+                    });
+                    shared.server.attach_dialed(ws, codec, Some(data), clock);
+                    continue;
+                }
+                // The handshake runs on its own task: the replacement spare need not wait.
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let identity = &shared.options.identity;
+                    let handshake = respond(&mut ws, identity);
+                    match tokio::time::timeout(shared.config.handshake_timeout, handshake).await {
+                        Ok(Ok((cipher, caller))) => {
+                            let data = Arc::new(RelayPeer {
+                                key: caller,
+                                encrypted: true,
+                            });
+                            let max = shared.config.get_max_message_size();
+                            let ws = SecureIo::new(ws, cipher, max);
+                            shared.server.attach_dialed(ws, codec, Some(data), clock);
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "relay spare: e2e handshake failed")
+                        }
+                        Err(_) => tracing::debug!("relay spare: e2e handshake timed out"),
+                    }
+                });
             }
             Err(e) => {
                 tracing::debug!(error = %e, "relay spare: lost while waiting");

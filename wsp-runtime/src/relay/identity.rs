@@ -38,6 +38,12 @@ impl Identity {
         PublicKey(self.signing.verifying_key().to_bytes())
     }
 
+    /// The X25519 secret key of this key pair (the first half of SHA-512 of the secret, as
+    /// RFC 8032 derives the signing scalar; X25519 clamps it), for end-to-end encryption.
+    pub(crate) fn x25519_secret(&self) -> [u8; 32] {
+        self.signing.to_scalar_bytes()
+    }
+
     /// Signs `message` (Ed25519, RFC 8032).
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.signing.sign(message).to_bytes()

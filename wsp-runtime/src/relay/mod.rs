@@ -9,6 +9,7 @@
 //! - `identity.rs`: the key pair, and the text a proof signs;
 //! - `frames.rs`: the relay's frames, exchanged before wsp starts;
 //! - this file: the steps each side takes through them;
+//! - `secure.rs`: the end-to-end handshake that follows the hand-over (on by default);
 //! - `host.rs`: the host: its spares, re-opened after each hand-over and after failures.
 
 use std::time::Duration;
@@ -23,16 +24,20 @@ use crate::wire::codec::Codec;
 mod frames;
 mod host;
 mod identity;
+pub(crate) mod secure;
 
 pub use frames::{FrameError, MAX_FRAME, RelayFrame, VERSION};
-pub use host::{RelayCaller, RelayHost, RelayOptions};
+pub use host::{RelayHost, RelayOptions, RelayPeer};
 pub use identity::{Identity, KeyError, PublicKey, Purpose, proof_text};
+pub use secure::{NOISE_IK, NOISE_NK, PROLOGUE, x25519_public};
 
 /// Whom a client asks the relay for, and whether it proves its own key.
 #[derive(Clone, Debug)]
 pub(crate) struct Route {
     pub(crate) target: PublicKey,
     pub(crate) identity: Option<Identity>,
+    /// Whether to encrypt end to end (PROTOCOL.md §12).
+    pub(crate) encrypt: bool,
 }
 
 /// The relay's name as a proof states it (PROTOCOL.md §11.3): the URL's host in lowercase,
@@ -101,8 +106,8 @@ where
 }
 
 /// Host side, on a registered spare: waits for HANDOVER, answering the relay's pings, and
-/// returns the caller's verified key (or `None` for an anonymous caller). A relay silent for
-/// `idle` (no ping) is taken for gone.
+/// returns the caller's verified key (or `None` for an anonymous caller). A relay from which
+/// nothing at all (not even a ping) came for `idle` is taken for gone.
 pub(crate) async fn await_handover<S>(
     ws: &mut S,
     codec: Codec,
@@ -111,10 +116,7 @@ pub(crate) async fn await_handover<S>(
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
-    let frame = tokio::time::timeout(idle, next_frame(ws, codec))
-        .await
-        .map_err(|_| ConnectError::Timeout)??;
-    match frame {
+    match next_frame_within(ws, codec, Some(idle)).await? {
         RelayFrame::Handover { caller } => Ok(caller),
         other => Err(unexpected(&other, "HANDOVER")),
     }
@@ -139,8 +141,27 @@ async fn next_frame<S>(ws: &mut S, codec: Codec) -> Result<RelayFrame, ConnectEr
 where
     S: Stream<Item = Result<Message, WsError>> + Unpin,
 {
+    next_frame_within(ws, codec, None).await
+}
+
+/// [`next_frame`], failing with [`ConnectError::Timeout`] when nothing at all (a ping
+/// included) arrives for `idle`.
+async fn next_frame_within<S>(
+    ws: &mut S,
+    codec: Codec,
+    idle: Option<Duration>,
+) -> Result<RelayFrame, ConnectError>
+where
+    S: Stream<Item = Result<Message, WsError>> + Unpin,
+{
     loop {
-        let message = match ws.next().await {
+        let next = match idle {
+            Some(idle) => tokio::time::timeout(idle, ws.next())
+                .await
+                .map_err(|_| ConnectError::Timeout)?,
+            None => ws.next().await,
+        };
+        let message = match next {
             None => return Err(lost()),
             Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return Err(lost()),
             Some(Err(e)) => return Err(e.into()),
