@@ -156,12 +156,8 @@ pub(crate) async fn route(relay: Arc<RelayInner>, mut caller: Caller) {
 /// An idle spare: offered to callers, pinged, and dropped when it stops answering.
 async fn keep_spare(relay: Arc<RelayInner>, mut ws: Ws, codec: Codec, key: PublicKey) {
     let config = &relay.config;
-    let registered = RelayFrame::Registered {
-        ping_interval_ms: u64::try_from(config.ping_interval.as_millis()).unwrap_or(u64::MAX),
-    };
-    if ws.send(registered.encode(codec)).await.is_err() {
-        return;
-    }
+    // Into the directory first: a spare over a limit gets its refusal instead of REGISTERED.
+    // One given at once to a waiting caller finds it in the inbox after REGISTERED.
     let (ticket, mut inbox) = oneshot::channel::<Caller>();
     let id = match relay.directory.offer(key, codec, ticket) {
         Offer::Idle(id) => Some(id),
@@ -172,11 +168,18 @@ async fn keep_spare(relay: Arc<RelayInner>, mut ws: Ws, codec: Codec, key: Publi
             return close(ws, code::RELAY_OVERLOADED, "relay: too many keys or spares").await;
         }
     };
+    let registered = RelayFrame::Registered {
+        ping_interval_ms: u64::try_from(config.ping_interval.as_millis()).unwrap_or(u64::MAX),
+    };
+    let sent = ws.send(registered.encode(codec)).await.is_ok();
     let mut shutdown = relay.shutdown.subscribe();
     let mut ping = tokio::time::interval(config.ping_interval);
     ping.tick().await;
     let mut heard = Instant::now();
     let why: (u16, &str) = loop {
+        if !sent {
+            break (0, "");
+        }
         tokio::select! {
             caller = &mut inbox => match caller {
                 Ok(caller) => return hand_over(relay, ws, caller).await,

@@ -358,3 +358,54 @@ async fn idle_spares_answering_pings_stay_registered() {
     host.close().await;
     relay.close().await;
 }
+
+#[tokio::test]
+async fn the_relay_limits_spares_per_key_and_keys() {
+    let relay = wsp_relay::Relay::builder()
+        .max_spares_per_key(1)
+        .max_keys(1)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let url = relay.url();
+    let name = name_of(&url);
+    // One spare of key A is taken; a second spare of A and a spare of key B are refused.
+    let a = Identity::generate();
+    let (mut first, nonce) = raw(&url).await;
+    let signature = a.sign(&proof_text(Purpose::Register, &name, &nonce, None));
+    send(
+        &mut first,
+        RelayFrame::Register {
+            key: a.public_key(),
+            signature,
+        },
+    )
+    .await;
+    assert!(matches!(
+        next_frame(&mut first).await,
+        Ok(RelayFrame::Registered { .. })
+    ));
+    for id in [a.clone(), Identity::generate()] {
+        let (mut ws, nonce) = raw(&url).await;
+        let signature = id.sign(&proof_text(Purpose::Register, &name, &nonce, None));
+        send(
+            &mut ws,
+            RelayFrame::Register {
+                key: id.public_key(),
+                signature,
+            },
+        )
+        .await;
+        match next_frame(&mut ws).await {
+            Err((c, _)) => assert_eq!(c, code::RELAY_OVERLOADED),
+            other => panic!("expected RELAY_OVERLOADED, got {other:?}"),
+        }
+    }
+    let stats = relay.stats();
+    assert_eq!(
+        (stats.keys_registered, stats.spares_idle, stats.overloaded),
+        (1, 1, 2),
+        "{stats:?}"
+    );
+    relay.close().await;
+}

@@ -199,3 +199,22 @@ fn lost() -> ConnectError {
 fn unexpected(frame: &RelayFrame, wanted: &str) -> ConnectError {
     ConnectError::RelayProtocol(format!("expected {wanted}, got {frame:?}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::relay_name;
+
+    #[test]
+    fn relay_names_follow_protocol_11_3() {
+        for (url, name) in [
+            ("ws://127.0.0.1:8787/", "127.0.0.1:8787"),
+            ("wss://Relay.Example.com/", "relay.example.com"),
+            ("ws://relay.example.com:80/x", "relay.example.com"),
+            ("wss://relay.example.com:443/", "relay.example.com"),
+            ("wss://relay.example.com:80/", "relay.example.com:80"),
+            ("ws://[::1]:8787/", "[::1]:8787"),
+        ] {
+            assert_eq!(relay_name(&url.parse().unwrap()), name, "{url}");
+        }
+    }
+}
