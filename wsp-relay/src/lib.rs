@@ -32,8 +32,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use wsp_runtime::Codec;
 use wsp_runtime::relay::{PublicKey, Purpose, proof_text};
+use wsp_runtime::tls::{MaybeTls, ServerTls};
+use wsp_runtime::{Codec, OriginPolicy};
 
 mod directory;
 mod hand_over;
@@ -42,7 +43,7 @@ mod pipe;
 use directory::{Directory, Limits};
 
 /// A WebSocket the relay accepted.
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<MaybeTls>;
 
 /// Settings of a relay; every limit has a safe default (PROTOCOL.md §11.7).
 #[derive(Clone, Debug)]
@@ -54,6 +55,8 @@ pub struct RelayBuilder {
     max_waiting_per_key: usize,
     max_message_size: usize,
     config: Timing,
+    tls: Option<ServerTls>,
+    origins: OriginPolicy,
 }
 
 /// The relay's timing.
@@ -77,6 +80,8 @@ impl Default for RelayBuilder {
             max_spares_per_key: 8,
             max_waiting_per_key: 64,
             max_message_size: 16 << 20,
+            tls: None,
+            origins: OriginPolicy::Any,
             config: Timing {
                 handshake_timeout: Duration::from_secs(10),
                 wait_for_spare: Duration::from_secs(5),
@@ -177,6 +182,20 @@ impl RelayBuilder {
         self
     }
 
+    /// Which web pages may connect (default [`OriginPolicy::Any`]: a relay's peers prove their
+    /// keys, so a page gains nothing from the user's browser). Others get HTTP 403.
+    pub fn origins(mut self, policy: OriginPolicy) -> Self {
+        self.origins = policy;
+        self
+    }
+
+    /// Serves TLS (`wss://`) with this certificate and key; the TLS handshake counts against
+    /// the handshake timeout.
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Binds `addr` (port 0 picks a free port) and starts relaying.
     pub async fn bind<A: ToSocketAddrs>(mut self, addr: A) -> std::io::Result<Relay> {
         let listener = TcpListener::bind(addr).await?;
@@ -206,6 +225,8 @@ impl RelayBuilder {
             config: self.config,
             ws_config,
             local_addr,
+            tls: self.tls,
+            origins: self.origins,
             slots: Arc::new(Semaphore::new(self.max_connections)),
             max_connections: self.max_connections,
             shutdown: watch::channel(false).0,
@@ -222,6 +243,8 @@ pub(crate) struct RelayInner {
     pub(crate) config: Timing,
     ws_config: WebSocketConfig,
     local_addr: SocketAddr,
+    tls: Option<ServerTls>,
+    origins: OriginPolicy,
     slots: Arc<Semaphore>,
     max_connections: usize,
     pub(crate) shutdown: watch::Sender<bool>,
@@ -282,6 +305,11 @@ async fn serve(relay: Arc<RelayInner>, tcp: TcpStream, started: Instant) {
     let _ = tcp.set_nodelay(true);
     let mut codec = Codec::MsgPack;
     let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+        if let Err(r) = relay.origins.check(req, false) {
+            let mut e = ErrorResponse::new(Some(r.reason));
+            *e.status_mut() = StatusCode::FORBIDDEN;
+            return Err(e);
+        }
         match wsp_runtime::negotiate_codec(req) {
             Ok(chosen) => {
                 if let Some(c) = chosen {
@@ -301,8 +329,15 @@ async fn serve(relay: Arc<RelayInner>, tcp: TcpStream, started: Instant) {
         }
     };
     let deadline = started + relay.config.handshake_timeout;
+    let io = match &relay.tls {
+        Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
+            Ok(Ok(io)) => io,
+            _ => return,
+        },
+        None => MaybeTls::Plain(tcp),
+    };
     let accept =
-        tokio_tungstenite::accept_hdr_async_with_config(tcp, callback, Some(relay.ws_config));
+        tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(relay.ws_config));
     let ws = match tokio::time::timeout_at(deadline, accept).await {
         Ok(Ok(ws)) => ws,
         _ => return,
@@ -347,9 +382,14 @@ impl Relay {
         self.inner.local_addr
     }
 
-    /// `ws://` and the address it listens on.
+    /// `ws://` (or `wss://`) and the address it listens on.
     pub fn url(&self) -> String {
-        format!("ws://{}/", self.inner.local_addr)
+        let scheme = if self.inner.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}/", self.inner.local_addr)
     }
 
     /// The names proofs may state (those given and, on a loopback address, its own).

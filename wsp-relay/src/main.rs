@@ -30,6 +30,16 @@ struct Args {
     /// Seconds between pings of idle spares and quiet routes.
     #[arg(long, default_value_t = 20.0)]
     ping_interval: f64,
+    /// An origin whose web pages may connect (e.g. https://app.example.com); repeatable.
+    /// Without any, pages of every origin may (the peers prove their keys).
+    #[arg(long)]
+    allow_origin: Vec<String>,
+    /// PEM certificate chain (the relay's certificate first): serve wss:// (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -43,6 +53,14 @@ async fn main() -> std::io::Result<()> {
         .ping_interval(Duration::from_secs_f64(args.ping_interval));
     for name in args.name {
         builder = builder.name(name);
+    }
+    if !args.allow_origin.is_empty() {
+        builder = builder.origins(wsp_runtime::OriginPolicy::allow(args.allow_origin));
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let tls = wsp_runtime::tls::ServerTls::from_pem_files(cert, key)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        builder = builder.tls(tls);
     }
     let relay = builder.bind(&args.listen).await?;
     println!("wsp-relay listening on {}", relay.url());

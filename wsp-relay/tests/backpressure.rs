@@ -24,8 +24,13 @@ impl Drop for RelayProcess {
 
 impl RelayProcess {
     fn start() -> (RelayProcess, String) {
+        RelayProcess::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> (RelayProcess, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wsp-relay"))
             .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .expect("the relay binary starts");
@@ -132,4 +137,31 @@ async fn a_flood_into_a_reader_that_does_not_read_stays_bounded_in_the_relay() {
         before >> 20,
         during >> 20
     );
+}
+
+#[tokio::test]
+async fn the_relay_binary_serves_wss_with_a_certificate_and_key_from_files() {
+    let (ca, chain, key) = test_pki();
+    let dir = std::env::temp_dir().join(format!("wsp-relay-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("chain.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, chain).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let (relay, url) = RelayProcess::start_with(&[
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ]);
+    assert!(url.starts_with("wss://127.0.0.1:"), "{url}");
+    let trust = wsp_runtime::tls::ClientTls::empty()
+        .add_root_pem(ca.as_bytes())
+        .unwrap();
+    let host = wsp_runtime::Server::builder()
+        .bind_relay(wsp_runtime::relay::RelayOptions::new(&url, Identity::generate()).tls(trust))
+        .await;
+    assert!(host.is_ok(), "{host:?}");
+    host.unwrap().close().await;
+    drop(relay);
+    let _ = std::fs::remove_dir_all(&dir);
 }

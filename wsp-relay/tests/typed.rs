@@ -163,3 +163,40 @@ async fn close_code_and_reason_arrive_unchanged_both_ways() {
     host.close().await;
     relay.close().await;
 }
+
+#[tokio::test]
+async fn the_relay_serves_wss_to_hosts_and_callers() {
+    use wsp_runtime::tls::{ClientTls, ServerTls};
+    let (ca, chain, key) = test_pki();
+    let relay = wsp_relay::Relay::builder()
+        .tls(ServerTls::from_pem(chain.as_bytes(), key.as_bytes()).unwrap())
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let url = relay.url();
+    assert!(url.starts_with("wss://"), "{url}");
+    let trust = ClientTls::empty().add_root_pem(ca.as_bytes()).unwrap();
+    let host = Server::builder()
+        .service(wsp_examples::math::MathServer::new(wsp_examples::Calculator).into_service())
+        .bind_relay(RelayOptions::new(&url, Identity::generate()).tls(trust.clone()))
+        .await
+        .unwrap();
+    let client = Client::via_relay(&url, host.public_key())
+        .tls(trust)
+        .reconnect(ReconnectPolicy::disabled())
+        .build();
+    within("connect", client.connect()).await.unwrap();
+    let math = MathClient::from_caller(client.caller()).with_timeout(Duration::from_secs(5));
+    assert_eq!(within("add", math.add(vec![2, 2])).await.unwrap(), 4);
+    // A host that does not trust the relay's certificate cannot register.
+    let untrusting = Server::builder()
+        .bind_relay(RelayOptions::new(&url, Identity::generate()))
+        .await;
+    assert!(
+        matches!(untrusting, Err(wsp_runtime::ConnectError::Tls(_))),
+        "{untrusting:?}"
+    );
+    client.close(1000, "done").await.unwrap();
+    host.close().await;
+    relay.close().await;
+}

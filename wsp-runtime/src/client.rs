@@ -27,6 +27,7 @@ use crate::peer::Peer;
 use crate::relay::{self, Identity, PublicKey, RelayPeer};
 use crate::service::{Observer, Registry, Service, Services};
 use crate::stats::{Counters, StatsSnapshot};
+use crate::tls::{ClientTls, MaybeTls};
 use crate::wire::codec::Codec;
 
 /// The state of a client's link.
@@ -55,6 +56,7 @@ pub struct ClientBuilder {
     observer: Option<Observer>,
     headers: Vec<(String, String)>,
     relay: Option<relay::Route>,
+    tls: ClientTls,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -112,6 +114,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Whom to trust on `wss://` URLs (default: the Mozilla roots, [`ClientTls::webpki`]); add
+    /// a private CA with [`ClientTls::add_root_pem`].
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Proves this key pair to the relay when connecting through one (see
     /// [`Client::via_relay`]), so the target learns who calls; without it the caller is
     /// anonymous. No effect on a direct connection.
@@ -143,6 +152,7 @@ impl ClientBuilder {
                 url: self.url,
                 headers: self.headers,
                 relay: self.relay,
+                tls: self.tls,
                 config: Arc::new(self.config),
                 codec: self.codec,
                 reconnect: self.reconnect,
@@ -168,6 +178,7 @@ pub(crate) struct ClientShared {
     headers: Vec<(String, String)>,
     /// The target to ask the relay at `url` for, when connecting through a relay.
     relay: Option<relay::Route>,
+    tls: ClientTls,
     pub(crate) config: Arc<Config>,
     pub(crate) codec: Codec,
     reconnect: ReconnectPolicy,
@@ -256,8 +267,14 @@ impl ClientShared {
 
     async fn open(self: &Arc<Self>) -> Result<Arc<ConnInner>, ConnectError> {
         let connect = async {
-            let (mut ws, clock, uri) =
-                dial(&self.url, self.codec, &self.headers, &self.config).await?;
+            let (mut ws, clock, uri) = dial(
+                &self.url,
+                self.codec,
+                &self.headers,
+                &self.config,
+                &self.tls,
+            )
+            .await?;
             let mut cipher = None;
             if let Some(route) = &self.relay {
                 let name = relay::relay_name(&uri);
@@ -309,7 +326,7 @@ impl ClientShared {
 }
 
 /// A WebSocket this side dialed, under the stall watches of [`GuardedIo`].
-pub(crate) type DialedWs = WebSocketStream<GuardedIo<TcpStream>>;
+pub(crate) type DialedWs = WebSocketStream<GuardedIo<MaybeTls>>;
 
 /// Opens a WebSocket to `url` offering `codec`'s subprotocol only, with the extra `headers`;
 /// returns it with its message clock and the URL as parsed. Not bounded in time: the caller
@@ -319,6 +336,7 @@ pub(crate) async fn dial(
     codec: Codec,
     headers: &[(String, String)],
     config: &Config,
+    tls: &ClientTls,
 ) -> Result<(DialedWs, Arc<MessageClock>, Uri), ConnectError> {
     let mut req = url.into_client_request()?;
     for (k, v) in headers {
@@ -332,7 +350,7 @@ pub(crate) async fn dial(
         HeaderValue::from_static(codec.subprotocol()),
     );
     let uri = req.uri().clone();
-    let (io, clock) = connect_tcp(&req, config).await?;
+    let (io, clock) = connect_tcp(&req, config, tls).await?;
     let (ws, resp) =
         tokio_tungstenite::client_async_with_config(req, io, Some(config.websocket_config()))
             .await?;
@@ -347,24 +365,36 @@ pub(crate) async fn dial(
     Ok((ws, clock, uri))
 }
 
-/// Opens the TCP connection to a `ws://` URL, with the stall watches of [`GuardedIo`].
+/// Opens the TCP connection to a `ws://` or `wss://` URL (TLS with `tls`'s roots), with the
+/// stall watches of [`GuardedIo`].
 async fn connect_tcp(
     req: &tokio_tungstenite::tungstenite::handshake::client::Request,
     config: &Config,
-) -> Result<(GuardedIo<TcpStream>, Arc<MessageClock>), WsError> {
+    tls: &ClientTls,
+) -> Result<(GuardedIo<MaybeTls>, Arc<MessageClock>), ConnectError> {
     use tokio_tungstenite::tungstenite::error::UrlError;
     let uri = req.uri();
-    match uri.scheme_str() {
-        Some("ws") => {}
-        Some("wss") => return Err(WsError::Url(UrlError::TlsFeatureNotEnabled)),
-        _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme)),
-    }
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => return Err(WsError::Url(UrlError::UnsupportedUrlScheme).into()),
+    };
     let host = uri.host().ok_or(WsError::Url(UrlError::NoHostName))?;
     // An IPv6 literal comes in brackets.
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = TcpStream::connect((host, uri.port_u16().unwrap_or(80))).await?;
-    tcp.set_nodelay(true)?;
-    Ok(GuardedIo::new(tcp, config.write_timeout))
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let tcp = TcpStream::connect((host, port))
+        .await
+        .map_err(WsError::from)?;
+    tcp.set_nodelay(true).map_err(WsError::from)?;
+    let io = if secure {
+        tls.connect(host, tcp)
+            .await
+            .map_err(|e| ConnectError::Tls(format!("{host}: {e}")))?
+    } else {
+        MaybeTls::Plain(tcp)
+    };
+    Ok(GuardedIo::new(io, config.write_timeout))
 }
 
 /// Keeps the link up: waits for the connection to close, then reconnects with backoff unless
@@ -444,6 +474,7 @@ impl Client {
             observer: None,
             headers: Vec::new(),
             relay: None,
+            tls: ClientTls::default(),
         }
     }
 

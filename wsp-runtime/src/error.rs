@@ -299,6 +299,10 @@ pub enum ConnectError {
     /// The WebSocket handshake or the TCP connection failed.
     #[error("websocket: {0}")]
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The TLS handshake of a `wss://` URL failed (an untrusted certificate, a name that does
+    /// not match it, no TLS at the other end).
+    #[error("tls: {0}")]
+    Tls(String),
     /// The handshake took longer than the handshake timeout.
     #[error("handshake timed out")]
     Timeout,

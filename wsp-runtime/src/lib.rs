@@ -86,11 +86,13 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod macros;
+mod origin;
 mod peer;
 pub mod relay;
 mod server;
 mod service;
 mod stats;
+pub mod tls;
 mod wire;
 pub mod with;
 
@@ -100,6 +102,7 @@ pub use close::{CloseError, CloseInfo, MAX_REASON_BYTES, code as close_code, tru
 pub use config::{Config, ReconnectPolicy};
 pub use context::{CallContext, ConnData};
 pub use error::{CallError, ConnectError, ErrorCode, ErrorDetails, ServiceError, peer_text};
+pub use origin::OriginPolicy;
 pub use peer::{Peer, PeerOptions};
 pub use server::{
     AcceptHook, AcceptRequest, BroadcastReport, CloseHook, OpenHook, Reject, Server, ServerBuilder,

@@ -21,9 +21,11 @@ use crate::connection::guarded_io::{GuardedIo, MessageClock};
 use crate::connection::{self, ConnInner, ConnSetup};
 use crate::context::ConnData;
 use crate::error::CallError;
+use crate::origin::OriginPolicy;
 use crate::peer::Peer;
 use crate::service::{Observer, Registry, Service, Services};
 use crate::stats::{Counters, StatsSnapshot};
+use crate::tls::{MaybeTls, ServerTls};
 use crate::wire;
 use crate::wire::codec::Codec;
 
@@ -79,6 +81,9 @@ pub struct ServerBuilder {
     on_open: Option<OpenHook>,
     on_close: Option<CloseHook>,
     observer: Option<Observer>,
+    tls: Option<ServerTls>,
+    origins: OriginPolicy,
+    require_origin: bool,
 }
 
 impl Default for ServerBuilder {
@@ -92,6 +97,9 @@ impl Default for ServerBuilder {
             on_open: None,
             on_close: None,
             observer: None,
+            tls: None,
+            origins: OriginPolicy::SameOrigin,
+            require_origin: false,
         }
     }
 }
@@ -159,6 +167,28 @@ impl ServerBuilder {
         self
     }
 
+    /// Which web pages may connect (default [`OriginPolicy::SameOrigin`]); a browser request
+    /// from another origin is refused with HTTP 403 before the upgrade, and before the accept
+    /// hook runs.
+    pub fn origins(mut self, policy: OriginPolicy) -> Self {
+        self.origins = policy;
+        self
+    }
+
+    /// Refuses requests without an `Origin` header (HTTP 403), i.e. every non-browser client
+    /// (default: they are let through, the origin check being about browsers).
+    pub fn require_origin(mut self, on: bool) -> Self {
+        self.require_origin = on;
+        self
+    }
+
+    /// Serves TLS (`wss://`) with this certificate and key ([`ServerTls::from_pem_files`]);
+    /// the TLS handshake counts against the handshake timeout.
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Binds `addr` (port 0 picks a free port) and starts accepting; returns once listening.
     pub async fn bind<A: ToSocketAddrs>(self, addr: A) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
@@ -197,6 +227,9 @@ impl ServerBuilder {
             on_open: self.on_open,
             on_close: self.on_close,
             observer: self.observer,
+            tls: self.tls,
+            origins: self.origins,
+            require_origin: self.require_origin,
             shutting_down: AtomicBool::new(false),
             accept_task: Mutex::new(None),
             slots: Mutex::default(),
@@ -221,6 +254,9 @@ struct ServerInner {
     on_open: Option<OpenHook>,
     on_close: Option<CloseHook>,
     observer: Option<Observer>,
+    tls: Option<ServerTls>,
+    origins: OriginPolicy,
+    require_origin: bool,
     shutting_down: AtomicBool,
     accept_task: Mutex<Option<JoinHandle<()>>>,
     /// Connections held, in all and per address.
@@ -383,7 +419,6 @@ fn error_response(status: u16, body: &str) -> ErrorResponse {
     r
 }
 
-/// Picks the codec from the offered subprotocols (PROTOCOL §1).
 /// Picks the codec for a WebSocket upgrade request (PROTOCOL.md §1): the first offered
 /// subprotocol this runtime supports; `None` when none is offered (the server then uses
 /// MessagePack); a [`Reject`] (HTTP 400) when subprotocols are offered but none is supported.
@@ -416,6 +451,9 @@ impl ServerInner {
         let mut decision: Option<(Codec, Option<ConnData>)> = None;
         let hook = self.accept.clone();
         let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+            self.origins
+                .check(req, self.require_origin)
+                .map_err(|r| error_response(r.status, &r.reason))?;
             let chosen = negotiate_codec(req).map_err(|r| error_response(r.status, &r.reason))?;
             let data = match &hook {
                 Some(h) => h(req).map_err(|r| error_response(r.status, &r.reason))?,
@@ -431,9 +469,19 @@ impl ServerInner {
             Ok(resp)
         };
         let ws_config = self.config.websocket_config();
-        let (io, clock) = GuardedIo::new(tcp, self.config.write_timeout);
+        // TLS and the upgrade together within the handshake timeout.
+        let deadline = tokio::time::Instant::now() + self.config.handshake_timeout;
+        let io = match &self.tls {
+            Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
+                Ok(Ok(io)) => io,
+                // A failed TLS handshake has nobody to answer.
+                _ => return Ok(()),
+            },
+            None => MaybeTls::Plain(tcp),
+        };
+        let (io, clock) = GuardedIo::new(io, self.config.write_timeout);
         let accept = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(ws_config));
-        let ws = match tokio::time::timeout(self.config.handshake_timeout, accept).await {
+        let ws = match tokio::time::timeout_at(deadline, accept).await {
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
@@ -523,7 +571,12 @@ impl Server {
 
     /// `ws://<local_addr>/`, handy for clients and tests.
     pub fn url(&self) -> String {
-        format!("ws://{}/", self.inner.local_addr)
+        let scheme = if self.inner.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}/", self.inner.local_addr)
     }
 
     /// Runs a connection that was upgraded elsewhere (e.g. by an existing HTTP server) as one

@@ -111,3 +111,17 @@ pub fn name_of(relay_url: &str) -> String {
     let uri: tokio_tungstenite::tungstenite::http::Uri = relay_url.parse().unwrap();
     wsp_runtime::relay::relay_name(&uri)
 }
+
+/// A CA and a certificate for `localhost` and 127.0.0.1 signed by it: (CA PEM, chain PEM, key PEM).
+pub fn test_pki() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}

@@ -24,6 +24,7 @@ use crate::relay::{Identity, PublicKey, RelayFrame, await_handover, register, re
 use crate::server::{Server, ServerBuilder};
 use crate::service::Service;
 use crate::stats::StatsSnapshot;
+use crate::tls::ClientTls;
 use crate::wire::codec::Codec;
 
 /// Default number of spare connections a host keeps registered.
@@ -40,6 +41,7 @@ pub struct RelayOptions {
     reconnect: ReconnectPolicy,
     headers: Vec<(String, String)>,
     encrypt: bool,
+    tls: ClientTls,
 }
 
 impl RelayOptions {
@@ -54,6 +56,7 @@ impl RelayOptions {
             reconnect: ReconnectPolicy::default(),
             headers: Vec::new(),
             encrypt: true,
+            tls: ClientTls::default(),
         }
     }
 
@@ -81,6 +84,12 @@ impl RelayOptions {
     /// after a hand-over the replacement is opened at once.
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.reconnect = policy;
+        self
+    }
+
+    /// Whom to trust when the relay's URL is `wss://` (default: the Mozilla roots).
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -153,7 +162,7 @@ type Spare = (DialedWs, Arc<MessageClock>, std::time::Duration);
 impl HostShared {
     async fn open_spare(&self) -> Result<Spare, ConnectError> {
         let o = &self.options;
-        let (mut ws, clock, uri) = dial(&o.url, o.codec, &o.headers, &self.config).await?;
+        let (mut ws, clock, uri) = dial(&o.url, o.codec, &o.headers, &self.config, &o.tls).await?;
         let ping = register(&mut ws, o.codec, &relay_name(&uri), &o.identity).await?;
         Ok((ws, clock, ping))
     }
