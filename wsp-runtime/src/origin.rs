@@ -55,7 +55,7 @@ impl OriginPolicy {
         let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
         let allowed = match self {
             OriginPolicy::Any => true,
-            OriginPolicy::AllowList(list) => list.iter().any(|o| *o == origin),
+            OriginPolicy::AllowList(list) => list.contains(&origin),
             OriginPolicy::SameOrigin => {
                 let host = req
                     .headers()
