@@ -57,7 +57,11 @@ pub struct ClientBuilder {
     headers: Vec<(String, String)>,
     relay: Option<relay::Route>,
     tls: ClientTls,
+    headers_from: Option<HeaderFn>,
 }
+
+/// Headers computed at each connect (see [`ClientBuilder::headers_from`]).
+type HeaderFn = Arc<dyn Fn() -> BoxFuture<'static, Vec<(String, String)>> + Send + Sync>;
 
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -114,6 +118,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Extra HTTP headers computed anew at every connect and reconnect (a bearer token from a
+    /// store that refreshes it), added after those of [`header`](Self::header). The call
+    /// counts against the handshake timeout.
+    pub fn headers_from<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Vec<(String, String)>> + Send + 'static,
+    {
+        self.headers_from = Some(Arc::new(move || Box::pin(f())));
+        self
+    }
+
     /// Whom to trust on `wss://` URLs (default: the Mozilla roots, [`ClientTls::webpki`]); add
     /// a private CA with [`ClientTls::add_root_pem`].
     pub fn tls(mut self, tls: ClientTls) -> Self {
@@ -153,6 +169,7 @@ impl ClientBuilder {
                 headers: self.headers,
                 relay: self.relay,
                 tls: self.tls,
+                headers_from: self.headers_from,
                 config: Arc::new(self.config),
                 codec: self.codec,
                 reconnect: self.reconnect,
@@ -179,6 +196,7 @@ pub(crate) struct ClientShared {
     /// The target to ask the relay at `url` for, when connecting through a relay.
     relay: Option<relay::Route>,
     tls: ClientTls,
+    headers_from: Option<HeaderFn>,
     pub(crate) config: Arc<Config>,
     pub(crate) codec: Codec,
     reconnect: ReconnectPolicy,
@@ -267,14 +285,16 @@ impl ClientShared {
 
     async fn open(self: &Arc<Self>) -> Result<Arc<ConnInner>, ConnectError> {
         let connect = async {
-            let (mut ws, clock, uri) = dial(
-                &self.url,
-                self.codec,
-                &self.headers,
-                &self.config,
-                &self.tls,
-            )
-            .await?;
+            let headers = match &self.headers_from {
+                Some(f) => {
+                    let mut all = self.headers.clone();
+                    all.extend(f().await);
+                    std::borrow::Cow::Owned(all)
+                }
+                None => std::borrow::Cow::Borrowed(&self.headers),
+            };
+            let (mut ws, clock, uri) =
+                dial(&self.url, self.codec, &headers, &self.config, &self.tls).await?;
             let mut cipher = None;
             if let Some(route) = &self.relay {
                 let name = relay::relay_name(&uri);
@@ -475,6 +495,7 @@ impl Client {
             headers: Vec::new(),
             relay: None,
             tls: ClientTls::default(),
+            headers_from: None,
         }
     }
 

@@ -75,6 +75,7 @@
 //! ```
 
 mod adapt;
+mod authenticate;
 mod call;
 mod client;
 mod close;

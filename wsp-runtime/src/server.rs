@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
+use crate::authenticate::{self, AuthHook};
 use crate::close::{CloseInfo, code};
 use crate::config::Config;
 use crate::connection::guarded_io::{GuardedIo, MessageClock};
@@ -84,6 +85,7 @@ pub struct ServerBuilder {
     tls: Option<ServerTls>,
     origins: OriginPolicy,
     require_origin: bool,
+    authenticate: Option<AuthHook>,
 }
 
 impl Default for ServerBuilder {
@@ -100,6 +102,7 @@ impl Default for ServerBuilder {
             tls: None,
             origins: OriginPolicy::SameOrigin,
             require_origin: false,
+            authenticate: None,
         }
     }
 }
@@ -146,6 +149,22 @@ impl ServerBuilder {
         F: Fn(&AcceptRequest) -> Result<Option<ConnData>, Reject> + Send + Sync + 'static,
     {
         self.accept = Some(Arc::new(f));
+        self
+    }
+
+    /// An asynchronous check of each upgrade request (look a bearer token up in a store): its
+    /// `T` becomes the connection's data, which handlers read with
+    /// [`CallContext::data::<T>()`](crate::CallContext::data); a [`Reject`] is answered with
+    /// its HTTP status and reason instead of the upgrade. It runs after the origin and
+    /// subprotocol checks, within the handshake timeout; the sync [`on_accept`](Self::on_accept)
+    /// hook, if also set, runs after it and its data (if any) wins.
+    pub fn authenticate<F, Fut, T>(mut self, f: F) -> Self
+    where
+        F: Fn(AcceptRequest) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<T, Reject>> + Send + 'static,
+        T: Send + Sync + 'static,
+    {
+        self.authenticate = Some(crate::authenticate::hook(f));
         self
     }
 
@@ -230,6 +249,7 @@ impl ServerBuilder {
             tls: self.tls,
             origins: self.origins,
             require_origin: self.require_origin,
+            authenticate: self.authenticate,
             shutting_down: AtomicBool::new(false),
             accept_task: Mutex::new(None),
             slots: Mutex::default(),
@@ -257,6 +277,7 @@ struct ServerInner {
     tls: Option<ServerTls>,
     origins: OriginPolicy,
     require_origin: bool,
+    authenticate: Option<AuthHook>,
     shutting_down: AtomicBool,
     accept_task: Mutex<Option<JoinHandle<()>>>,
     /// Connections held, in all and per address.
@@ -448,6 +469,46 @@ impl ServerInner {
         if self.shutting_down.load(Ordering::Acquire) {
             return Ok(());
         }
+        // TLS, the asynchronous check and the upgrade together within the handshake timeout.
+        let deadline = tokio::time::Instant::now() + self.config.handshake_timeout;
+        let mut io = match &self.tls {
+            Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
+                Ok(Ok(io)) => io,
+                // A failed TLS handshake has nobody to answer.
+                _ => return Ok(()),
+            },
+            None => MaybeTls::Plain(tcp),
+        };
+        let mut checked: Option<ConnData> = None;
+        let mut read_ahead = Vec::new();
+        if let Some(auth) = &self.authenticate {
+            let Ok(Ok(Some((req, bytes)))) =
+                tokio::time::timeout_at(deadline, authenticate::read_head(&mut io)).await
+            else {
+                return Ok(());
+            };
+            // The cheap checks first: the application's check never sees a request that
+            // would be refused anyway.
+            let cheap = self
+                .origins
+                .check(&req, self.require_origin)
+                .and_then(|()| negotiate_codec(&req).map(drop));
+            let verdict = match cheap {
+                Err(r) => Err(r),
+                Ok(()) => match tokio::time::timeout_at(deadline, auth(req)).await {
+                    Ok(v) => v,
+                    Err(_) => return Ok(()),
+                },
+            };
+            match verdict {
+                Ok(data) => checked = Some(data),
+                Err(r) => {
+                    authenticate::refuse(&mut io, &r).await;
+                    return Ok(());
+                }
+            }
+            read_ahead = bytes;
+        }
         let mut decision: Option<(Codec, Option<ConnData>)> = None;
         let hook = self.accept.clone();
         let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
@@ -458,7 +519,8 @@ impl ServerInner {
             let data = match &hook {
                 Some(h) => h(req).map_err(|r| error_response(r.status, &r.reason))?,
                 None => None,
-            };
+            }
+            .or(checked);
             if let Some(c) = chosen {
                 resp.headers_mut().insert(
                     "sec-websocket-protocol",
@@ -469,17 +531,8 @@ impl ServerInner {
             Ok(resp)
         };
         let ws_config = self.config.websocket_config();
-        // TLS and the upgrade together within the handshake timeout.
-        let deadline = tokio::time::Instant::now() + self.config.handshake_timeout;
-        let io = match &self.tls {
-            Some(tls) => match tokio::time::timeout_at(deadline, tls.accept(tcp)).await {
-                Ok(Ok(io)) => io,
-                // A failed TLS handshake has nobody to answer.
-                _ => return Ok(()),
-            },
-            None => MaybeTls::Plain(tcp),
-        };
-        let (io, clock) = GuardedIo::new(io, self.config.write_timeout);
+        let (mut io, clock) = GuardedIo::new(io, self.config.write_timeout);
+        io.unread(read_ahead);
         let accept = tokio_tungstenite::accept_hdr_async_with_config(io, callback, Some(ws_config));
         let ws = match tokio::time::timeout_at(deadline, accept).await {
             Ok(r) => r?,

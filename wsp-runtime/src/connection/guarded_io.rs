@@ -147,6 +147,16 @@ impl<S> GuardedIo<S> {
         (io, clock)
     }
 
+    /// Makes `bytes` (read from the socket by someone else, e.g. the upgrade request an
+    /// asynchronous accept check read first) the next bytes read.
+    pub(crate) fn unread(&mut self, bytes: Vec<u8>) {
+        debug_assert!(self.rest.is_none());
+        if !bytes.is_empty() {
+            self.rest = Some(bytes.into_boxed_slice());
+            self.rest_at = 0;
+        }
+    }
+
     /// Called when a write operation is pending: waits on the write timer as well.
     fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let deadline = Instant::now() + self.write_timeout;
