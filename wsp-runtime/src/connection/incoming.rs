@@ -147,9 +147,11 @@ impl ConnInner {
         };
         match (handler, kind) {
             (Handler::Unary(mut fut), CallKind::Unary) => {
+                let span = handle_span(self.id, id, method);
                 // Fast path: a handler that is done at its first poll is answered without a task
-                // (and without a deadline timer).
+                // (and without a deadline timer), inside its span all the same.
                 let first = std::future::poll_fn(|cx| {
+                    let _in = span.enter();
                     Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                         fut.as_mut().poll(cx)
                     })))
@@ -157,12 +159,13 @@ impl ConnInner {
                 .await;
                 let r = match first {
                     Ok(Poll::Pending) => {
-                        self.spawn_handler(id, deadline, cancel, Work::Unary(fut), method);
+                        self.spawn_handler(id, deadline, cancel, Work::Unary(fut), span);
                         return Ok(());
                     }
                     Ok(Poll::Ready(r)) => Ok(r),
                     Err(_) => Err(()),
                 };
+                record_outcome(&span, &r);
                 let (frame, is_error) = self.unary_outcome(id, r);
                 self.count_outcome(is_error);
                 if let Some(frame) = self.feed_direct(frame).await {
@@ -170,7 +173,8 @@ impl ConnInner {
                 }
             }
             (Handler::Stream(s), CallKind::Stream) => {
-                self.spawn_handler(id, deadline, cancel, Work::Stream(s, credit), method)
+                let span = handle_span(self.id, id, method);
+                self.spawn_handler(id, deadline, cancel, Work::Stream(s, credit), span)
             }
             (Handler::Notify(Some(f)), CallKind::Notify) => self.run_notify(f, method).await,
             (Handler::Notify(None), CallKind::Notify) => {}
@@ -241,7 +245,7 @@ impl ConnInner {
         deadline: Option<Instant>,
         cancel: Weak<dyn CancelCall>,
         work: Work,
-        method: &str,
+        span: tracing::Span,
     ) {
         let conn = self.clone();
         let credit = match &work {
@@ -249,17 +253,20 @@ impl ConnInner {
             Work::Unary(_) => None,
         };
         let stream_credit = credit.clone();
-        let span = tracing::debug_span!("wsp.handle", conn = self.id, id, method);
+        let outcome_span = span.clone();
         let task = async move {
             let body = async {
                 match work {
                     Work::Unary(fut) => {
                         let r = AssertUnwindSafe(fut).catch_unwind().await.map_err(|_| ());
+                        record_outcome(&outcome_span, &r);
                         conn.unary_outcome(id, r)
                     }
                     Work::Stream(s, _) => {
                         let credit = stream_credit.expect("streams have credit");
-                        conn.run_stream(id, s, credit).await
+                        let (frame, is_error) = conn.run_stream(id, s, credit).await;
+                        outcome_span.record("outcome", if is_error { "error" } else { "ok" });
+                        (frame, is_error)
                     }
                 }
             };
@@ -267,6 +274,7 @@ impl ConnInner {
                 Some(d) => match tokio::time::timeout_at(d, body).await {
                     Ok(r) => r,
                     Err(_) => {
+                        outcome_span.record("outcome", "DeadlineExceeded");
                         let e = ServiceError::new(ErrorCode::DeadlineExceeded, "deadline exceeded");
                         (conn.error_frame(id, &e), true)
                     }
@@ -410,4 +418,24 @@ struct Unstarted;
 
 impl CancelCall for Unstarted {
     fn cancel(&self) {}
+}
+
+/// The span of one incoming call: connection, call id, method, and (once known) its outcome.
+fn handle_span(conn: u64, id: u32, method: &str) -> tracing::Span {
+    tracing::debug_span!(
+        "wsp.handle",
+        conn,
+        id,
+        method,
+        outcome = tracing::field::Empty
+    )
+}
+
+/// Records a unary handler's outcome on its span: `ok`, the error code, or `panic`.
+fn record_outcome(span: &tracing::Span, r: &Result<Result<Encoded, ServiceError>, ()>) {
+    match r {
+        Ok(Ok(_)) => span.record("outcome", "ok"),
+        Ok(Err(e)) => span.record("outcome", tracing::field::debug(e.code)),
+        Err(()) => span.record("outcome", "panic"),
+    };
 }
