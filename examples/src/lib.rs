@@ -234,3 +234,11 @@ impl chat::ChatCallbacks for Terminal {
         stream::iter([true, false].map(Ok))
     }
 }
+
+/// The axum example's application: an ordinary route (`GET /health`) and the wsp route
+/// (`/wsp`) on one router, so one port serves both.
+pub fn axum_app(wsp: wsp_runtime::Server) -> axum::Router {
+    axum::Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .route("/wsp", wsp_runtime::axum::route(wsp))
+}

@@ -80,3 +80,14 @@ fn relay_demo_calls_a_host_through_the_relay() {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
 }
+
+#[test]
+fn axum_app_serves_http_and_wsp_on_one_port() {
+    let out = run(env!("CARGO_BIN_EXE_axum-app"));
+    for expected in [
+        "GET /health -> HTTP/1.1 200 OK ok",
+        "math.add([1, 2, 3]) over /wsp = 6",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+}

@@ -76,6 +76,8 @@
 
 mod adapt;
 mod authenticate;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod call;
 mod client;
 mod close;

@@ -211,7 +211,7 @@ impl ServerBuilder {
     /// Binds `addr` (port 0 picks a free port) and starts accepting; returns once listening.
     pub async fn bind<A: ToSocketAddrs>(self, addr: A) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
-        let server = self.build(listener.local_addr()?);
+        let server = self.build_at(listener.local_addr()?);
         let inner = &server.inner;
         let task = tokio::spawn(accept_loop(Arc::downgrade(inner), listener));
         *inner.accept_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
@@ -223,13 +223,20 @@ impl ServerBuilder {
         &self.config
     }
 
-    /// A server that accepts nothing by itself: its connections come through
-    /// [`Server::attach_dialed`] (the relay host's handed-over spares).
-    pub(crate) fn detached(self) -> Server {
-        self.build(SocketAddr::from(([0, 0, 0, 0], 0)))
+    /// A server that listens on no socket of its own: its connections come from elsewhere —
+    /// an HTTP framework's route ([`Server::admit`] and [`Server::attach`], or the `axum`
+    /// feature's `wsp_runtime::axum::route`), or a relay's spares. Its
+    /// [`local_addr`](Server::local_addr) is the unspecified address, port 0.
+    pub fn build(self) -> Server {
+        self.detached()
     }
 
-    fn build(self, local_addr: SocketAddr) -> Server {
+    /// See [`build`](Self::build).
+    pub(crate) fn detached(self) -> Server {
+        self.build_at(SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    fn build_at(self, local_addr: SocketAddr) -> Server {
         let registry = Registry::default();
         for s in self.services {
             registry.add(s);
@@ -630,6 +637,40 @@ impl Server {
             "ws"
         };
         format!("{scheme}://{}/", self.inner.local_addr)
+    }
+
+    /// Decides on an upgrade request accepted elsewhere (an HTTP framework's route), as the
+    /// server's own accept path does: the origin check, the subprotocol, the asynchronous
+    /// check and the accept hook, bounded by the handshake timeout. The codec and the
+    /// connection's data, or the refusal to answer with.
+    pub async fn admit(&self, req: AcceptRequest) -> Result<(Codec, Option<ConnData>), Reject> {
+        let inner = &self.inner;
+        if inner.shutting_down.load(Ordering::Acquire) {
+            return Err(Reject::new(503, "server shutting down"));
+        }
+        inner.origins.check(&req, inner.require_origin)?;
+        let codec = negotiate_codec(&req)?.unwrap_or_default();
+        let hooked = match &inner.accept {
+            Some(h) => h(&req)?,
+            None => None,
+        };
+        let checked = match &inner.authenticate {
+            Some(auth) => {
+                let check = tokio::time::timeout(inner.config.handshake_timeout, auth(req));
+                Some(
+                    check
+                        .await
+                        .map_err(|_| Reject::new(503, "authentication timed out"))??,
+                )
+            }
+            None => None,
+        };
+        Ok((codec, hooked.or(checked)))
+    }
+
+    /// The limits and timing of this server's connections.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
     }
 
     /// Runs a connection that was upgraded elsewhere (e.g. by an existing HTTP server) as one
