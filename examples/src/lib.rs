@@ -235,10 +235,27 @@ impl chat::ChatCallbacks for Terminal {
     }
 }
 
-/// The axum example's application: an ordinary route (`GET /health`) and the wsp route
-/// (`/wsp`) on one router, so one port serves both.
-pub fn axum_app(wsp: wsp_runtime::Server) -> axum::Router {
-    axum::Router::new()
+/// The axum example's application: an ordinary route (`GET /health`), the wsp route (`/wsp`)
+/// and, given a Prometheus recorder's handle, `GET /metrics` (the server's statistics and the
+/// per-method call metrics, in Prometheus text), all on one router, so one port serves them.
+pub fn axum_app(
+    wsp: wsp_runtime::Server,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> axum::Router {
+    let mut app = axum::Router::new()
         .route("/health", axum::routing::get(|| async { "ok" }))
-        .route("/wsp", wsp_runtime::axum::route(wsp))
+        .route("/wsp", wsp_runtime::axum::route(wsp.clone()));
+    if let Some(handle) = metrics {
+        app = app.route(
+            "/metrics",
+            axum::routing::get(move || {
+                let (wsp, handle) = (wsp.clone(), handle.clone());
+                async move {
+                    wsp.export_metrics();
+                    handle.render()
+                }
+            }),
+        );
+    }
+    app
 }

@@ -11,7 +11,7 @@ use wsp_runtime::{Client, ConnectError, ReconnectPolicy, Reject, Server};
 async fn start(wsp: Server) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, axum_app(wsp)).await });
+    tokio::spawn(async move { axum::serve(listener, axum_app(wsp, None)).await });
     addr
 }
 

@@ -87,6 +87,7 @@ fn axum_app_serves_http_and_wsp_on_one_port() {
     for expected in [
         "GET /health -> HTTP/1.1 200 OK ok",
         "math.add([1, 2, 3]) over /wsp = 6",
+        "GET /metrics: wsp_calls_total{method=\"math.Math/add\",outcome=\"ok\"} 1",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }

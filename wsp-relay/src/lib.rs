@@ -403,6 +403,36 @@ impl Relay {
         self.inner.stats.snapshot(keys, spares)
     }
 
+    /// Sets the relay's statistics as `wsp_relay_<field>` metrics (the `metrics` feature; call
+    /// it before each scrape): gauges for what is open now, counters for the rest, and
+    /// `wsp_relay_closes_total{code}`.
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self) {
+        let s = self.stats();
+        for (name, value) in [
+            ("connections_open", s.connections_open),
+            ("keys_registered", s.keys_registered),
+            ("spares_idle", s.spares_idle),
+        ] {
+            metrics::gauge!(format!("wsp_relay_{name}")).set(value as f64);
+        }
+        for (name, value) in [
+            ("registrations", s.registrations),
+            ("handovers", s.handovers),
+            ("unknown_key", s.unknown_key),
+            ("refused_proofs", s.refused_proofs),
+            ("overloaded", s.overloaded),
+            ("unavailable", s.unavailable),
+            ("frames_relayed", s.frames_relayed),
+            ("bytes_relayed", s.bytes_relayed),
+        ] {
+            metrics::counter!(format!("wsp_relay_{name}")).absolute(value);
+        }
+        for (code, n) in s.closes_by_code {
+            metrics::counter!("wsp_relay_closes_total", "code" => code.to_string()).absolute(n);
+        }
+    }
+
     /// Stops accepting and closes every connection with 1001 (both ends of each route);
     /// returns once all are closed or after twice the close timeout.
     pub async fn close(&self) {

@@ -656,6 +656,12 @@ impl Client {
         self.shared.registry.clear();
     }
 
+    /// Sets the client's statistics as `wsp_client_<field>` metrics (the `metrics` feature).
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self) {
+        crate::metering::export("client", &self.stats());
+    }
+
     /// Counters summed over all connections of this client (reconnects included).
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.stats.snapshot()

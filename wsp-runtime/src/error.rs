@@ -31,6 +31,20 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code's name as PROTOCOL.md §4 writes it (`UNKNOWN_METHOD`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::UnknownMethod => "UNKNOWN_METHOD",
+            ErrorCode::InvalidArguments => "INVALID_ARGUMENTS",
+            ErrorCode::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            ErrorCode::Cancelled => "CANCELLED",
+            ErrorCode::Overloaded => "OVERLOADED",
+            ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::Application => "APPLICATION",
+        }
+    }
+
     /// The code for a number; unknown numbers are treated as `Internal` (PROTOCOL §4).
     pub fn from_u32(code: u32) -> ErrorCode {
         match code {

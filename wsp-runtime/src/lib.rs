@@ -89,6 +89,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod macros;
+#[cfg(feature = "metrics")]
+mod metering;
 mod origin;
 mod peer;
 pub mod relay;

@@ -772,6 +772,13 @@ impl Server {
         self.inner.stats.snapshot()
     }
 
+    /// Sets the server's statistics as `wsp_server_<field>` metrics (the `metrics` feature;
+    /// call it before each scrape).
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(&self) {
+        crate::metering::export("server", &self.stats());
+    }
+
     /// Graceful close: stops accepting, closes every connection with 1001 and returns once all
     /// are closed (each bounded by the close timeout).
     pub async fn close(&self) {

@@ -34,6 +34,13 @@ macro_rules! counters {
             /// Time since the connection (or the server/client) was opened.
             pub open_for: Duration,
         }
+
+        impl StatsSnapshot {
+            /// Every counter with its field name, in declaration order (for exporting them).
+            pub fn fields(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+        }
     };
 }
 

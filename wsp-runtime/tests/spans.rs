@@ -116,7 +116,7 @@ async fn every_incoming_call_runs_in_its_span_with_its_outcome() {
     server.close().await;
 
     let events = seen.events.lock().unwrap().clone();
-    for (m, outcome) in [("fast", "ok"), ("slow", "ok"), ("fail", "Unavailable")] {
+    for (m, outcome) in [("fast", "ok"), ("slow", "ok"), ("fail", "UNAVAILABLE")] {
         let (_, span, fields) = events
             .iter()
             .find(|(msg, _, _)| *msg == format!("in {m}"))

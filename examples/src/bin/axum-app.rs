@@ -1,5 +1,6 @@
 //! wsp on a route of an axum application (`cargo run -p wsp-examples --bin axum-app`): one
-//! port serves `GET /health` and the wsp route `/wsp`; a typed client calls `math.Math` there.
+//! port serves `GET /health`, `GET /metrics` and the wsp route `/wsp`; a typed client calls
+//! `math.Math` there, and the call shows in the metrics.
 
 use std::error::Error;
 use std::time::Duration;
@@ -10,13 +11,15 @@ use wsp_runtime::{Client, Server};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
+    // The Prometheus recorder collects what wsp records; /metrics renders it.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let wsp = Server::builder()
         .service(MathServer::new(Calculator).into_service())
         .build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, axum_app(wsp)).await });
-    println!("axum app on http://{addr}: GET /health, wsp on ws://{addr}/wsp");
+    tokio::spawn(async move { axum::serve(listener, axum_app(wsp, Some(metrics))).await });
+    println!("axum app on http://{addr}: GET /health, GET /metrics, wsp on ws://{addr}/wsp");
 
     let health = http_get(addr, "/health").await?;
     println!("GET /health -> {health}");
@@ -28,6 +31,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         math.add(vec![1, 2, 3]).await?
     );
     client.close(1000, "done").await?;
+    let scraped = http_get(addr, "/metrics").await?;
+    for line in scraped.lines().filter(|l| l.starts_with("wsp_calls_total")) {
+        println!("GET /metrics: {line}");
+    }
     Ok(())
 }
 

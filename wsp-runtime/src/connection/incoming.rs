@@ -159,13 +159,17 @@ impl ConnInner {
                 .await;
                 let r = match first {
                     Ok(Poll::Pending) => {
-                        self.spawn_handler(id, deadline, cancel, Work::Unary(fut), span);
+                        let meter = Meter::new(method, received_at);
+                        self.spawn_handler(id, deadline, cancel, Work::Unary(fut), span, meter);
                         return Ok(());
                     }
                     Ok(Poll::Ready(r)) => Ok(r),
                     Err(_) => Err(()),
                 };
-                record_outcome(&span, &r);
+                let outcome = outcome_of(&r);
+                span.record("outcome", outcome);
+                #[cfg(feature = "metrics")]
+                crate::metering::call_done(method, outcome, received_at);
                 let (frame, is_error) = self.unary_outcome(id, r);
                 self.count_outcome(is_error);
                 if let Some(frame) = self.feed_direct(frame).await {
@@ -174,7 +178,8 @@ impl ConnInner {
             }
             (Handler::Stream(s), CallKind::Stream) => {
                 let span = handle_span(self.id, id, method);
-                self.spawn_handler(id, deadline, cancel, Work::Stream(s, credit), span)
+                let meter = Meter::new(method, received_at);
+                self.spawn_handler(id, deadline, cancel, Work::Stream(s, credit), span, meter)
             }
             (Handler::Notify(Some(f)), CallKind::Notify) => self.run_notify(f, method).await,
             (Handler::Notify(None), CallKind::Notify) => {}
@@ -246,6 +251,7 @@ impl ConnInner {
         cancel: Weak<dyn CancelCall>,
         work: Work,
         span: tracing::Span,
+        meter: Meter,
     ) {
         let conn = self.clone();
         let credit = match &work {
@@ -259,13 +265,17 @@ impl ConnInner {
                 match work {
                     Work::Unary(fut) => {
                         let r = AssertUnwindSafe(fut).catch_unwind().await.map_err(|_| ());
-                        record_outcome(&outcome_span, &r);
+                        let outcome = outcome_of(&r);
+                        outcome_span.record("outcome", outcome);
+                        meter.done(outcome);
                         conn.unary_outcome(id, r)
                     }
                     Work::Stream(s, _) => {
                         let credit = stream_credit.expect("streams have credit");
                         let (frame, is_error) = conn.run_stream(id, s, credit).await;
-                        outcome_span.record("outcome", if is_error { "error" } else { "ok" });
+                        let outcome = if is_error { "error" } else { "ok" };
+                        outcome_span.record("outcome", outcome);
+                        meter.done(outcome);
                         (frame, is_error)
                     }
                 }
@@ -274,7 +284,8 @@ impl ConnInner {
                 Some(d) => match tokio::time::timeout_at(d, body).await {
                     Ok(r) => r,
                     Err(_) => {
-                        outcome_span.record("outcome", "DeadlineExceeded");
+                        outcome_span.record("outcome", ErrorCode::DeadlineExceeded.as_str());
+                        meter.done(ErrorCode::DeadlineExceeded.as_str());
                         let e = ServiceError::new(ErrorCode::DeadlineExceeded, "deadline exceeded");
                         (conn.error_frame(id, &e), true)
                     }
@@ -431,11 +442,41 @@ fn handle_span(conn: u64, id: u32, method: &str) -> tracing::Span {
     )
 }
 
-/// Records a unary handler's outcome on its span: `ok`, the error code, or `panic`.
-fn record_outcome(span: &tracing::Span, r: &Result<Result<Encoded, ServiceError>, ()>) {
+/// A unary handler's outcome as spans and metrics name it: `ok`, the error code
+/// (`UNAVAILABLE`, …), or `panic`.
+fn outcome_of(r: &Result<Result<Encoded, ServiceError>, ()>) -> &'static str {
     match r {
-        Ok(Ok(_)) => span.record("outcome", "ok"),
-        Ok(Err(e)) => span.record("outcome", tracing::field::debug(e.code)),
-        Err(()) => span.record("outcome", "panic"),
-    };
+        Ok(Ok(_)) => "ok",
+        Ok(Err(e)) => e.code.as_str(),
+        Err(()) => "panic",
+    }
+}
+
+/// What a handler running as a task needs to be metered when it ends (nothing without the
+/// `metrics` feature).
+struct Meter {
+    #[cfg(feature = "metrics")]
+    method: String,
+    #[cfg(feature = "metrics")]
+    received_at: Instant,
+}
+
+impl Meter {
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn new(method: &str, received_at: Instant) -> Meter {
+        Meter {
+            #[cfg(feature = "metrics")]
+            method: method.to_owned(),
+            #[cfg(feature = "metrics")]
+            received_at,
+        }
+    }
+
+    /// Records the outcome (at most once: the deadline may end a handler that is being
+    /// metered, but then the body's own record never runs).
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    fn done(&self, outcome: &'static str) {
+        #[cfg(feature = "metrics")]
+        crate::metering::call_done(&self.method, outcome, self.received_at);
+    }
 }
