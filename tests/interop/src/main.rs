@@ -14,12 +14,24 @@
 //! - `wsp-interop relay-call RELAY_URL TARGET_KEY [msgpack|json] [CALLER_SECRET]` calls the
 //!   `math.Math` of the host registered under `TARGET_KEY` through the relay (PROTOCOL.md §11)
 //!   with the generated Rust client — anonymously, or proving the key of the 64-hex-digit
-//!   Ed25519 secret `CALLER_SECRET` — printing `caller <key>`, then one line per result and `ok`;
-//!   a relay that refuses prints `relay-refused <code> <reason>` and exits with status 3.
+//!   Ed25519 secret `CALLER_SECRET` — printing `caller <key>`, `connected e2e` (or `connected
+//!   plain`), then one line per result and `ok`. A relay that refuses prints `relay-refused
+//!   <code> <reason>` and exits with status 3; a failed end-to-end handshake (§12) prints
+//!   `e2e-refused <error>` and exits with status 4; a first call that fails prints
+//!   `call-failed <error>` and `closed <code> <reason>` and exits with status 5.
+//! - `wsp-interop relay-echo RELAY_URL TARGET_KEY SIZE [msgpack|json]` echoes a
+//!   `kitchen.sink.Primitives` whose `some_bytes` are SIZE bytes (and whose `a_string` is about
+//!   SIZE / 2 bytes of non-ASCII text) through `KitchenSink/echo` of the host under
+//!   `TARGET_KEY`, anonymously, printing `connected e2e|plain`, `echo <SIZE>` and `ok`: frames
+//!   larger than one encrypted transport message, both ways.
 //! - `wsp-interop relay-host RELAY_URL SECRET [msgpack|json]` serves what `server` serves through
 //!   the relay under the key of `SECRET`, prints `registered <key>` once its spares are
-//!   registered, `event reset <caller key|anonymous>` for each `math.Math/reset` (who called,
-//!   as the relay verified it), and stops when its stdin closes.
+//!   registered, `event reset <caller key|anonymous> <e2e|plain>` for each `math.Math/reset`
+//!   (who called, as the end-to-end handshake proved it, or as the relay verified it on a plain
+//!   connection), and stops when its stdin closes.
+//!
+//! The relay modes encrypt end to end (the Rust default, PROTOCOL.md §12); `--plain` anywhere
+//! on their command line turns it off.
 
 mod values;
 
@@ -31,7 +43,10 @@ use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use wsp_runtime::codegen::{CallOptions, Stream};
 use wsp_runtime::relay::{Identity, PublicKey, RelayOptions, RelayPeer};
-use wsp_runtime::{CallContext, CallError, Client, Codec, ConnectError, Server, ServiceError};
+use wsp_runtime::{
+    CallContext, CallError, Client, Codec, ConnectError, OriginPolicy, ReconnectPolicy, Server,
+    ServiceError,
+};
 
 /// `schemas/common.wsp`.
 pub mod common {
@@ -112,11 +127,13 @@ impl math::Math for MathImpl {
     }
 
     async fn reset(&self, ctx: CallContext) -> Result<(), ServiceError> {
-        // Through a relay: who called, as the relay verified it.
+        // Through a relay: who called, as the end-to-end handshake proved it (or, plain, as
+        // the relay verified it).
         if let Some(caller) = ctx.data::<RelayPeer>() {
+            let how = if caller.encrypted { "e2e" } else { "plain" };
             match caller.key {
-                Some(key) => event(&format!("reset {key}")),
-                None => event("reset anonymous"),
+                Some(key) => event(&format!("reset {key} {how}")),
+                None => event(&format!("reset anonymous {how}")),
             }
         }
         Ok(())
@@ -290,7 +307,12 @@ fn services() -> wsp_runtime::ServerBuilder {
 }
 
 async fn server(port: u16) {
-    let server = services().bind(("127.0.0.1", port)).await.expect("binds");
+    let server = services()
+        // The browser tests' page is `about:blank` (origin `null`), not of this server's origin.
+        .origins(OriginPolicy::Any)
+        .bind(("127.0.0.1", port))
+        .await
+        .expect("binds");
     println!("listening {}", server.local_addr().port());
     // Run until the test closes our stdin (or kills us).
     let mut sink = Vec::new();
@@ -475,12 +497,34 @@ fn codec_arg(codec: &str) -> Codec {
     }
 }
 
+/// Connects `builder`'s client through the relay, or prints why not and exits (3: the relay
+/// refused, 4: the end-to-end handshake failed); prints `connected e2e|plain`.
+async fn connect_through_relay(builder: wsp_runtime::ClientBuilder, codec: Codec) -> Client {
+    let client = builder.reconnect(ReconnectPolicy::disabled()).build();
+    match client.connect().await {
+        Ok(()) => {}
+        Err(ConnectError::Relay { code, reason }) => {
+            println!("relay-refused {code} {reason}");
+            std::process::exit(3);
+        }
+        Err(ConnectError::EndToEnd(e)) => {
+            println!("e2e-refused {e}");
+            std::process::exit(4);
+        }
+        Err(e) => panic!("connect through the relay failed: {e}"),
+    }
+    let peer = client.peer().expect("connected");
+    assert_eq!(peer.codec(), codec);
+    // The client's own view of the link: the target's key, and whether it is encrypted.
+    let encrypted = peer.data::<RelayPeer>().expect("relayed").encrypted;
+    println!("connected {}", if encrypted { "e2e" } else { "plain" });
+    client
+}
+
 /// `math.Math` of the host under `target`, through the relay at `url`; panics on a mismatch.
-async fn relay_call(url: &str, target: &str, codec: Codec, secret: Option<&str>) {
+async fn relay_call(url: &str, target: &str, codec: Codec, secret: Option<&str>, encrypt: bool) {
     let target: PublicKey = target.parse().expect("a target key of 64 hex digits");
-    // The TypeScript ends speak PROTOCOL.md §11 as written; they do not run the end-to-end
-    // handshake the Rust ends do by default.
-    let mut builder = Client::via_relay(url, target).codec(codec).encrypt(false);
+    let mut builder = Client::via_relay(url, target).codec(codec).encrypt(encrypt);
     if let Some(secret) = secret {
         let identity = Identity::from_secret(secret_from_hex(secret));
         println!("caller {}", identity.public_key());
@@ -488,18 +532,22 @@ async fn relay_call(url: &str, target: &str, codec: Codec, secret: Option<&str>)
     } else {
         println!("caller anonymous");
     }
-    let client = builder.build();
-    match client.connect().await {
-        Ok(()) => {}
-        Err(ConnectError::Relay { code, reason }) => {
-            println!("relay-refused {code} {reason}");
-            std::process::exit(3);
-        }
-        Err(e) => panic!("connect through the relay failed: {e}"),
-    }
-    assert_eq!(client.peer().map(|p| p.codec()), Some(codec));
+    let client = connect_through_relay(builder, codec).await;
+    let peer = client.peer().expect("connected");
     let m = math::MathClient::from_caller(client.caller());
-    let sum = m.add(vec![1, 2, BIG]).await.unwrap();
+    let sum = match m.add(vec![1, 2, BIG]).await {
+        Ok(sum) => sum,
+        Err(e) => {
+            // E.g. the host found a changed message (4211): how the connection ended.
+            println!("call-failed {e}");
+            match tokio::time::timeout(Duration::from_secs(5), peer.closed()).await {
+                Ok(Ok(info)) => println!("closed {} {}", info.code, info.reason),
+                Ok(Err(e)) => println!("closed {} {}", e.code, e.reason),
+                Err(_) => println!("closed none"),
+            }
+            std::process::exit(5);
+        }
+    };
     assert_eq!(sum, BIG + 3);
     println!("add {sum}");
     match m.add(vec![i64::MAX, 1]).await {
@@ -523,12 +571,34 @@ async fn relay_call(url: &str, target: &str, codec: Codec, secret: Option<&str>)
     println!("ok");
 }
 
+/// `KitchenSink/echo` of a value with `size` bytes (and about `size / 2` bytes of text) through
+/// the relay: frames of several encrypted transport messages each way.
+#[allow(deprecated)] // KitchenSink is marked deprecated in the schema
+async fn relay_echo(url: &str, target: &str, size: usize, codec: Codec, encrypt: bool) {
+    let target: PublicKey = target.parse().expect("a target key of 64 hex digits");
+    let builder = Client::via_relay(url, target).codec(codec).encrypt(encrypt);
+    let client = connect_through_relay(builder, codec).await;
+    let k = sink::KitchenSinkClient::from_caller(client.caller());
+    let mut value = values::primitives();
+    value.some_bytes = (0..size).map(|i| (i * 31 + 7) as u8).collect();
+    // 2-, 3- and 4-byte characters: chunk boundaries fall inside them.
+    value.a_string = "é€😀".repeat(size / 18);
+    let echoed = k.echo(value.clone()).await.expect("echo");
+    assert_eq!(echoed, value);
+    println!("echo {size}");
+    client.close(1000, "done").await.expect("closes");
+    println!("ok");
+}
+
 /// Serves through the relay until stdin closes.
-async fn relay_host(url: &str, secret: &str, codec: Codec) {
+async fn relay_host(url: &str, secret: &str, codec: Codec, encrypt: bool) {
     let identity = Identity::from_secret(secret_from_hex(secret));
     let host = services()
-        // Plain, as for `relay-call`: the TypeScript callers do not encrypt end to end.
-        .bind_relay(RelayOptions::new(url, identity).codec(codec).encrypt(false))
+        .bind_relay(
+            RelayOptions::new(url, identity)
+                .codec(codec)
+                .encrypt(encrypt),
+        )
         .await
         .expect("registers at the relay");
     let mut spares = host.watch_spares();
@@ -541,30 +611,45 @@ async fn relay_host(url: &str, secret: &str, codec: Codec) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    // `--plain`: the relay modes without end-to-end encryption.
+    let encrypt = !all.iter().any(|a| a == "--plain");
+    let args: Vec<&str> = all
         .iter()
         .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+        .filter(|a| *a != "--plain")
+        .collect();
+    match args.as_slice() {
         ["server"] => server(0).await,
         ["server", port] => server(port.parse().expect("a port number")).await,
         ["bench-server"] => bench_server(0).await,
         ["bench-server", port] => bench_server(port.parse().expect("a port number")).await,
         ["client", url, codec] => client(url, codec_arg(codec)).await,
-        ["relay-call", url, target] => relay_call(url, target, Codec::MsgPack, None).await,
-        ["relay-call", url, target, codec] => relay_call(url, target, codec_arg(codec), None).await,
-        ["relay-call", url, target, codec, secret] => {
-            relay_call(url, target, codec_arg(codec), Some(secret)).await
+        ["relay-call", url, target] => relay_call(url, target, Codec::MsgPack, None, encrypt).await,
+        ["relay-call", url, target, codec] => {
+            relay_call(url, target, codec_arg(codec), None, encrypt).await
         }
-        ["relay-host", url, secret] => relay_host(url, secret, Codec::MsgPack).await,
-        ["relay-host", url, secret, codec] => relay_host(url, secret, codec_arg(codec)).await,
+        ["relay-call", url, target, codec, secret] => {
+            relay_call(url, target, codec_arg(codec), Some(secret), encrypt).await
+        }
+        ["relay-echo", url, target, size] => {
+            let size = size.parse().expect("a size in bytes");
+            relay_echo(url, target, size, Codec::MsgPack, encrypt).await
+        }
+        ["relay-echo", url, target, size, codec] => {
+            let size = size.parse().expect("a size in bytes");
+            relay_echo(url, target, size, codec_arg(codec), encrypt).await
+        }
+        ["relay-host", url, secret] => relay_host(url, secret, Codec::MsgPack, encrypt).await,
+        ["relay-host", url, secret, codec] => {
+            relay_host(url, secret, codec_arg(codec), encrypt).await
+        }
         _ => {
             eprintln!(
                 "usage: wsp-interop server [PORT] | wsp-interop bench-server [PORT] | wsp-interop client URL msgpack|json \
-                 | wsp-interop relay-call RELAY_URL TARGET_KEY [msgpack|json] [CALLER_SECRET] \
-                 | wsp-interop relay-host RELAY_URL SECRET [msgpack|json]"
+                 | wsp-interop relay-call RELAY_URL TARGET_KEY [msgpack|json] [CALLER_SECRET] [--plain] \
+                 | wsp-interop relay-echo RELAY_URL TARGET_KEY SIZE [msgpack|json] [--plain] \
+                 | wsp-interop relay-host RELAY_URL SECRET [msgpack|json] [--plain]"
             );
             std::process::exit(2);
         }

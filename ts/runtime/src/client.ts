@@ -12,12 +12,13 @@ import { type ReconnectOptions, reconnectDelay, reconnectPolicy as policyOf } fr
 import type { CallOptions, Caller, StreamOptions, WspStream } from './caller.js';
 import { CloseCode, shortenCloseReason } from './close.js';
 import { type CodecKind, SUBPROTOCOL } from './codec.js';
-import { CloseError, type RelayError, RpcError, type WspError } from './errors.js';
+import { CloseError, RelayError, RpcError, type WspError } from './errors.js';
 import { type CloseInfo, DEFAULT_LIMITS, Peer, type PeerOptions } from './peer.js';
 import { type RelayRoute, askForTarget } from './relay/caller.js';
+import type { RelayPeer } from './relay/host.js';
 import { PublicKey, type Signer } from './relay/identity.js';
-import type { RelayLink } from './relay/link.js';
 import { relayName } from './relay/proof.js';
+import { type Closable, type SecureSocket, cannotEncrypt, initiate } from './relay/secure.js';
 import { ServiceRegistry, type ServiceHandlers } from './services.js';
 import type { WebSocketConstructorLike, WebSocketLike } from './socket.js';
 import { type Stats, StatsCounter, addStats } from './stats.js';
@@ -59,15 +60,25 @@ export interface ClientOptions extends Omit<PeerOptions, 'services' | 'sharedSer
   onStateChange?: (change: StateChange) => void;
   /**
    * Reach the host with this public key through the relay at `url` (PROTOCOL.md §11) instead of
-   * a server at `url`; {@link Client.viaRelay} is the shorthand.
+   * a server at `url`, encrypted end to end unless `encrypt: false` (§12);
+   * {@link Client.viaRelay} is the shorthand.
    */
   relay?: RelayRoute;
 }
 
 /** Options of {@link Client.viaRelay}: a client's, plus the key pair the caller proves (if any). */
 export interface ViaRelayOptions extends Omit<ClientOptions, 'relay'> {
-  /** Proves this key pair to the relay, so the host learns who calls; without it the caller is anonymous. */
+  /**
+   * Proves this key pair to the relay and, end to end, to the host, so the host learns who calls;
+   * without it the caller is anonymous.
+   */
   identity?: Signer;
+  /**
+   * End-to-end encryption (PROTOCOL.md §12), default true: the host must encrypt too, and proves
+   * in the handshake that it holds the target's secret key. `false`: plain wsp, readable by the
+   * relay — only for a host that does not encrypt.
+   */
+  encrypt?: boolean;
 }
 
 type Waiter = { resolve(peer: Peer): void; reject(error: WspError): void };
@@ -86,9 +97,12 @@ export class Client implements Caller {
   private readonly listeners = new Set<(change: StateChange) => void>();
   private connectPromise: Promise<void> | undefined;
   /** The relay and target, for a client that connects through a relay. */
-  private readonly route: { readonly target: PublicKey; readonly identity: Signer | undefined } | undefined;
-  /** The connection to the relay while it is asked for the target (before wsp starts). */
-  private relayLink: RelayLink | undefined;
+  private readonly route: Route | undefined;
+  /**
+   * The connection to the relay while it is asked for the target, then while the end-to-end
+   * handshake runs (before wsp starts).
+   */
+  private relayLink: Closable | undefined;
   private closePromise: Promise<void> | undefined;
   /** Statistics of links that have ended, plus the reconnect count. */
   private pastStats: Stats = new StatsCounter().snapshot(0, 0);
@@ -103,8 +117,7 @@ export class Client implements Caller {
     this.options = options;
     this.reconnectPolicy = policyOf(options.reconnect);
     // A malformed key is the application's mistake: say so now, not on every attempt.
-    this.route =
-      options.relay === undefined ? undefined : { target: PublicKey.from(options.relay.target), identity: options.relay.identity };
+    this.route = options.relay === undefined ? undefined : routeOf(options.relay);
     this.armClosed();
     if (options.onStateChange !== undefined) this.listeners.add(options.onStateChange);
     if (options.createWebSocket === undefined && options.WebSocket === undefined && globalThis.WebSocket === undefined) {
@@ -115,15 +128,21 @@ export class Client implements Caller {
   /**
    * A client of the host with public key `target`, reached through the relay at `relayUrl`
    * (PROTOCOL.md §11). Each link — the first and every reconnect — asks the relay for the target
-   * (CHALLENGE, CONNECT, CONNECTED) and then speaks wsp with the host as usual: generated clients
-   * wrap it unchanged, and calls go both ways. A relay that refuses on the first connect (unknown
-   * key 4201, proof refused 4200, overloaded 4202, no spare free 4203) rejects `connect()` at once
-   * with a {@link RelayError} carrying its close code and reason; once connected, refusals while
-   * reconnecting are retried like any lost link (the host may be re-registering).
+   * (CHALLENGE, CONNECT, CONNECTED), runs the end-to-end handshake in which the host proves it
+   * holds `target`'s secret key (§12; unless `encrypt: false`), and then speaks wsp with the host
+   * as usual: generated clients wrap it unchanged, and calls go both ways. A relay that refuses on
+   * the first connect (unknown key 4201, proof refused 4200, overloaded 4202, no spare free 4203),
+   * or a handshake that fails (4210: not the key's holder, or one end does not encrypt), rejects
+   * `connect()` at once with a {@link RelayError} carrying the close code and reason; once
+   * connected, refusals while reconnecting are retried like any lost link (the host may be
+   * re-registering).
    */
   static viaRelay(relayUrl: string, target: PublicKey | string, options: ViaRelayOptions = {}): Client {
-    const { identity, ...rest } = options;
-    return new Client(relayUrl, { ...rest, relay: identity === undefined ? { target } : { target, identity } });
+    const { identity, encrypt, ...rest } = options;
+    return new Client(relayUrl, {
+      ...rest,
+      relay: { target, ...(identity === undefined ? {} : { identity }), ...(encrypt === undefined ? {} : { encrypt }) },
+    });
   }
 
   /**
@@ -373,14 +392,35 @@ export class Client implements Caller {
     }
     const route = this.route;
     if (route === undefined) return this.attach(socket);
-    // Through a relay: wsp starts on this socket once the relay has joined it to the target.
-    const link: RelayLink = askForTarget(socket, route.target, route.identity, {
+    // Through a relay: wsp starts on this socket once the relay has joined it to the target and,
+    // encrypting, once the target proved its key in the end-to-end handshake (§12).
+    const startedAt = Date.now();
+    const timeoutMs = this.options.limits?.handshakeTimeoutMs ?? DEFAULT_LIMITS.handshakeTimeoutMs;
+    const link: Closable = askForTarget(socket, route.target, route.identity, {
       relayName: name,
-      timeoutMs: this.options.limits?.handshakeTimeoutMs ?? DEFAULT_LIMITS.handshakeTimeoutMs,
+      timeoutMs,
       connected: (joined) => {
         if (this.relayLink !== link) return;
         this.relayLink = undefined;
-        this.attach(joined);
+        if (!route.encrypt) return this.attach(joined, { key: route.target, encrypted: false });
+        // The end-to-end handshake shares the time limit with the steps before it (§12.1).
+        const left = timeoutMs > 0 && Number.isFinite(timeoutMs) ? Math.max(1, timeoutMs - (Date.now() - startedAt)) : 0;
+        const handshake: Closable = initiate(joined, route.target, route.identity, {
+          timeoutMs: left,
+          maxMessageSize: this.options.limits?.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize,
+          done: (secure) => {
+            if (this.relayLink !== handshake) return;
+            this.relayLink = undefined;
+            this.attach(secure, { key: route.target, encrypted: true }, secure);
+          },
+          // Reported after initiate() returned, never from inside it.
+          failed: (error) => {
+            if (this.relayLink !== handshake) return;
+            this.relayLink = undefined;
+            this.onRelayFailed(error);
+          },
+        });
+        this.relayLink = handshake;
       },
       failed: (error) => {
         if (this.relayLink !== link) return;
@@ -392,7 +432,7 @@ export class Client implements Caller {
   }
 
   /** Starts wsp on an open (or connecting) socket: the link's Peer. */
-  private attach(socket: WebSocketLike): void {
+  private attach(socket: WebSocketLike, data?: RelayPeer, secure?: SecureSocket): void {
     const {
       WebSocket: _w,
       createWebSocket: _c,
@@ -406,8 +446,12 @@ export class Client implements Caller {
     const peer: Peer = new Peer(socket, {
       ...peerOptions,
       services: this.services,
+      // Through a relay, the callbacks this client serves learn who the target is.
+      ...(data === undefined ? {} : { data }),
       onClose: (info) => this.onLinkClosed(peer, info),
     });
+    // A message that fails authentication ends the link (4211) like any broken frame.
+    if (secure !== undefined) secure.onFault = (code, reason) => peer.abort(code, reason);
     this.peer = peer;
     peer.ready.then(
       () => {
@@ -429,6 +473,11 @@ export class Client implements Caller {
     this.pastStats.openedAt = peer.stats().openedAt ?? this.pastStats.openedAt;
     this.pastStats.closedAt = peer.stats().closedAt;
     if (this.currentState === 'closed') return;
+    // A host that encrypts refuses a caller that does not with 4210 before any HELLO (§12): an
+    // answer like the relay's refusals, final on the first connect.
+    if (this.route !== undefined && info.code === CloseCode.E2E_HANDSHAKE_FAILED && peer.remoteServices === undefined) {
+      return this.onRelayFailed(new RelayError(info.code, info.reason));
+    }
     this.afterLoss(info, new RpcError('NOT_CONNECTED', `connection closed with ${info.code}`));
   }
 
@@ -459,6 +508,24 @@ export class Client implements Caller {
     this.rejectWaiters(error);
     this.settleClosed(info.code === CloseCode.NORMAL ? info : new CloseError(info.code, info.reason));
   }
+}
+
+interface Route {
+  readonly target: PublicKey;
+  readonly identity: Signer | undefined;
+  readonly encrypt: boolean;
+}
+
+/** The route of a relayed client, checked now: a mistake here would fail every attempt alike. */
+function routeOf(relay: RelayRoute): Route {
+  const target = PublicKey.from(relay.target);
+  const encrypt = relay.encrypt ?? true;
+  if (encrypt) {
+    if (target.toX25519() === undefined) throw new TypeError('the target key is not a valid Ed25519 public key');
+    const why = relay.identity === undefined ? undefined : cannotEncrypt(relay.identity);
+    if (why !== undefined) throw new TypeError(`the caller identity cannot encrypt end to end: ${why} (or pass encrypt: false)`);
+  }
+  return { target, identity: relay.identity, encrypt };
 }
 
 function remaining(timeoutMs: number, started: number): number {

@@ -30,6 +30,10 @@ export const CloseCode = {
   RELAY_UNAVAILABLE: 4203,
   /** Sent by a relay: the other end's connection was lost without a close frame. */
   RELAY_PEER_LOST: 4204,
+  /** End-to-end encryption through a relay (§12.1): the handshake failed; sent by the end that found it. */
+  E2E_HANDSHAKE_FAILED: 4210,
+  /** End-to-end encryption (§12.2): a message failed authentication or broke the framing. */
+  E2E_BAD_FRAME: 4211,
 } as const;
 
 /** The most a close reason may take in UTF-8 (RFC 6455: 125-byte control payload − 2-byte code). */

@@ -143,7 +143,9 @@ export class CloseError extends Error {
  * Connecting through a relay failed before wsp started (PROTOCOL.md §11): the relay closed the
  * connection — refused a proof (4200), does not know the target (4201), is overloaded (4202), had
  * no spare free in time (4203) — or the relay handshake failed here (1006 lost, 4001 timed out,
- * 1002 a relay frame that cannot be read). Its `code` is NOT_CONNECTED, like any failed connect;
+ * 1002 a relay frame that cannot be read), or the end-to-end handshake failed (4210, §12.1: the
+ * target did not prove the key it was called by, or the host refused the caller's handshake, e.g.
+ * of a caller that does not encrypt). Its `code` is NOT_CONNECTED, like any failed connect;
  * `closeCode` and `reason` say why.
  */
 export class RelayError extends RpcError {
@@ -153,13 +155,17 @@ export class RelayError extends RpcError {
   readonly reason: string;
 
   constructor(closeCode: number, reason: string) {
-    super('NOT_CONNECTED', `relay closed the connection with ${closeCode}${reason === '' ? '' : `: ${reason}`}`);
+    const what = closeCode === 4210 ? 'the end-to-end handshake through the relay failed' : 'relay closed the connection';
+    super('NOT_CONNECTED', `${what} with ${closeCode}${reason === '' ? '' : `: ${reason}`}`);
     this.name = 'RelayError';
     this.closeCode = closeCode;
     this.reason = reason;
   }
 
-  /** Whether the relay itself refused (a 42xx code): its answer, not a transport failure. */
+  /**
+   * Whether the relay or the far end refused (a 42xx code: the relay's 4200–4204, or 4210 of the
+   * end-to-end handshake): an answer, not a transport failure.
+   */
   get refused(): boolean {
     return this.closeCode >= 4200 && this.closeCode <= 4299;
   }

@@ -47,7 +47,7 @@ export * as convert from './convert.js';
 export { Identity, PublicKey, type Signer } from './relay/identity.js';
 export { proofText, relayName, type ProofPurpose } from './relay/proof.js';
 export type { RelayRoute } from './relay/caller.js';
-export { RelayHost, type RelayHostOptions, type RelayCaller } from './relay/host.js';
+export { RelayHost, type RelayHostOptions, type RelayPeer } from './relay/host.js';
 export {
   type RelayFrame,
   RelayFrameType,

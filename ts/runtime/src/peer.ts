@@ -25,6 +25,7 @@ import {
   pausable,
   pingCapable,
   terminator,
+  wireBytesSent,
 } from './socket.js';
 import { WriteWatch } from './write-watch.js';
 
@@ -214,7 +215,7 @@ export class Peer implements Caller {
     this.writeWatch = new WriteWatch(
       socket,
       this.limits,
-      () => this.counters.counters.bytesSent,
+      wireBytesSent(socket) ?? (() => this.counters.counters.bytesSent),
       // Deferred: the send that breached the limit may be a call's, which is put in the call
       // table only after it was sent; failing every call right now would miss it.
       (reason) => queueMicrotask(() => this.beginClose(CloseCode.WRITE_TIMEOUT, reason, false, true)),

@@ -72,6 +72,16 @@ export function terminator(socket: WebSocketLike): (() => void) | undefined {
   return typeof s.terminate === 'function' ? () => (socket as unknown as { terminate(): void }).terminate() : undefined;
 }
 
+/**
+ * Optional: a socket that sends more bytes than the frames it is given (an end-to-end encrypted
+ * one adds a tag and a flag byte per message) counts what it handed on, which is what its
+ * `bufferedAmount` is made of; the write watch compares the two.
+ */
+export function wireBytesSent(socket: WebSocketLike): (() => number) | undefined {
+  const s = socket as unknown as { wireBytesSent?: unknown };
+  return typeof s.wireBytesSent === 'number' ? () => (socket as unknown as { wireBytesSent: number }).wireBytesSent : undefined;
+}
+
 /** The bytes or text of a message event, whatever binaryType the implementation used. */
 export function messageData(data: unknown): Uint8Array | string | undefined {
   if (typeof data === 'string') return data;

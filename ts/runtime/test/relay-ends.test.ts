@@ -1,8 +1,10 @@
 /**
  * The relay ends of the runtime — `Client.viaRelay` and `RelayHost` — against a relay scripted by
  * the test (relay-fake.ts): the exact frame sequences of PROTOCOL.md §11.4–11.5, proofs that the
- * relay can verify, refusals, a HELLO that arrives in the same read as CONNECTED, reconnects, and
- * a relay that goes silent.
+ * relay can verify, refusals, a HELLO that arrives in the same read as CONNECTED (plain) or as
+ * the end-to-end handshake's answer (encrypted, the default), reconnects, and a relay that goes
+ * silent. The test plays the other end with the runtime's own handshake (src/relay/secure.ts);
+ * relay-secure.test.ts has the attacks on the encryption.
  */
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
@@ -13,7 +15,8 @@ import {
   type ConnectionState,
   Identity,
   Peer,
-  type RelayCaller,
+  type PublicKey,
+  type RelayPeer,
   RelayError,
   RelayHost,
   ServiceRegistry,
@@ -21,6 +24,7 @@ import {
   type StateChange,
 } from '../src/index.js';
 import { WebSocket as NodeWebSocket } from '../src/node/index.js';
+import { initiate, respond } from '../src/relay/secure.js';
 import { FakeRelay, type FakeConn } from './relay-fake.js';
 import { WS, quietLog, sleep, until, within } from './helpers.js';
 
@@ -32,48 +36,99 @@ function echoServices(): ServiceRegistry {
   return services;
 }
 
-/** Joins a caller's connection to a wsp "host" played by a Peer on the relay's own socket. */
-function joinToPeer(conn: FakeConn, services: ServiceRegistry, sameWrite = false): Peer {
+/**
+ * Joins a caller's connection to a wsp "host" played by a Peer on the relay's own socket: plain
+ * (`host` null, the Peer's HELLO right after CONNECTED), or answering the caller's end-to-end
+ * handshake as `host` first. `sameWrite`: the host's HELLO leaves in one TCP write with what
+ * precedes it (CONNECTED, or the handshake's answer), so the client reads both in one event.
+ */
+async function joinToPeer(
+  conn: FakeConn,
+  services: ServiceRegistry,
+  host: Identity | null,
+  sameWrite = false,
+): Promise<{ peer: Peer; caller: PublicKey | null }> {
   const tcp = (conn.ws as unknown as { _socket: Socket })._socket;
-  // CONNECTED and the host's HELLO in one TCP write: the client reads both in one event.
-  if (sameWrite) tcp.cork();
+  const cork = (): void => {
+    if (!sameWrite) return;
+    tcp.cork();
+    process.nextTick(() => tcp.uncork());
+  };
+  if (host === null) {
+    cork();
+    conn.send({ type: 38 });
+    return { peer: new Peer(conn.takeOver(), { services, log: quietLog().log }), caller: conn.frames[0]?.type === 35 ? (conn.frames[0].caller?.key ?? null) : null };
+  }
   conn.send({ type: 38 });
-  const peer = new Peer(conn.takeOver(), { services, log: quietLog().log });
-  if (sameWrite) process.nextTick(() => tcp.uncork());
-  return peer;
+  const ws = conn.takeOver();
+  // Registered before the handshake's listener: corks before the answer and the HELLO are written.
+  ws.on('message', cork);
+  return within(
+    new Promise((resolve, reject) => {
+      respond(ws, host, {
+        timeoutMs: 3000,
+        maxMessageSize: 16 * 1024 * 1024,
+        done: (secure, caller) => {
+          const peer = new Peer(secure, { services, log: quietLog().log });
+          secure.onFault = (code, reason) => peer.abort(code, reason);
+          ws.off('message', cork);
+          resolve({ peer, caller });
+        },
+        failed: reject,
+      });
+    }),
+    5000,
+    "the caller's end-to-end handshake",
+  );
 }
 
 describe('caller through a relay', () => {
-  test('CHALLENGE → CONNECT with a proof → CONNECTED; a HELLO in the same read is not lost', T, async () => {
-    const target = Identity.generate();
-    const me = Identity.generate();
-    const connects: Array<{ conn: FakeConn; proofHolds: boolean }> = [];
-    const relay = await FakeRelay.start(async (conn) => {
-      const f = await conn.frame(1);
-      connects.push({ conn, proofHolds: conn.proofHolds(f, relay.name) });
-      joinToPeer(conn, echoServices(), true);
+  for (const encrypt of [true, false]) {
+    test(`CHALLENGE → CONNECT with a proof → CONNECTED${encrypt ? ' → the end-to-end handshake' : ''}; a HELLO in the same read is not lost${encrypt ? '' : ' (plain)'}`, T, async () => {
+      const target = Identity.generate();
+      const me = Identity.generate();
+      const connects: Array<{ conn: FakeConn; proofHolds: boolean; joined: Promise<{ peer: Peer; caller: PublicKey | null }> }> = [];
+      const relay = await FakeRelay.start(async (conn) => {
+        const f = await conn.frame(1);
+        connects.push({ conn, proofHolds: conn.proofHolds(f, relay.name), joined: joinToPeer(conn, echoServices(), encrypt ? target : null, true) });
+      });
+      const targets: unknown[] = [];
+      const client = Client.viaRelay(relay.url, target.publicKey, { identity: me, encrypt, WebSocket: WS, log: quietLog().log, limits: { handshakeTimeoutMs: 3000 } });
+      client.addService('c', { data: (_args, ctx) => targets.push(ctx.data) });
+      try {
+        await within(client.connect(), 5000, 'connect through the relay');
+        assert.equal(await client.call('e/echo', ['hi']), 'hi');
+        assert.equal(connects.length, 1);
+        const f = connects[0]!.conn.frames[0]!;
+        assert.equal(f.type, 35);
+        assert.ok(f.type === 35 && f.target.equals(target.publicKey) && f.caller?.key.equals(me.publicKey));
+        assert.ok(connects[0]!.proofHolds, "the caller's proof verifies for this relay name and nonce");
+        assert.ok(f.type === 35 && f.caller !== null && !f.caller.key.verify(new TextEncoder().encode('x'), f.caller.signature));
+        const joined = await connects[0]!.joined;
+        assert.ok(joined.caller?.equals(me.publicKey), 'the host learnt who calls');
+        // The client's own handlers see the target (RelayPeer), and whether the link is encrypted.
+        await joined.peer.call('c/data', []);
+        assert.equal(targets.length, 1);
+        const seen = targets[0] as RelayPeer;
+        assert.ok(seen.key?.equals(target.publicKey));
+        assert.equal(seen.encrypted, encrypt);
+      } finally {
+        await client.close();
+        await relay.close();
+      }
     });
-    const client = Client.viaRelay(relay.url, target.publicKey, { identity: me, WebSocket: WS, log: quietLog().log, limits: { handshakeTimeoutMs: 3000 } });
-    try {
-      await within(client.connect(), 5000, 'connect through the relay');
-      assert.equal(await client.call('e/echo', ['hi']), 'hi');
-      assert.equal(connects.length, 1);
-      const f = connects[0]!.conn.frames[0]!;
-      assert.equal(f.type, 35);
-      assert.ok(f.type === 35 && f.target.equals(target.publicKey) && f.caller?.key.equals(me.publicKey));
-      assert.ok(connects[0]!.proofHolds, "the caller's proof verifies for this relay name and nonce");
-      assert.ok(f.type === 35 && f.caller !== null && !f.caller.key.verify(new TextEncoder().encode('x'), f.caller.signature));
-    } finally {
-      await client.close();
-      await relay.close();
-    }
-  });
+  }
 
-  test('an anonymous caller sends a nil caller; the JSON codec carries the relay frames as text', T, async () => {
-    const target = Identity.generate().publicKey.toString();
+  test('an anonymous caller sends a nil caller and runs NK; the JSON codec carries the relay frames as text', T, async () => {
+    const host = Identity.generate();
+    const target = host.publicKey.toString();
+    let caller: Promise<PublicKey | null> | undefined;
+    const binary: boolean[] = [];
     const relay = await FakeRelay.start(async (conn) => {
       await conn.frame(1);
-      joinToPeer(conn, echoServices());
+      const joined = joinToPeer(conn, echoServices(), host);
+      conn.ws.on('message', (_d: Buffer, isBinary: boolean) => binary.push(isBinary));
+      caller = joined.then((j) => j.caller);
     });
     const client = Client.viaRelay(relay.url, target, { WebSocket: WS, codecs: ['json'], log: quietLog().log });
     try {
@@ -82,6 +137,9 @@ describe('caller through a relay', () => {
       assert.equal(await client.call('e/echo', [7]), 7);
       const f = relay.conns[0]!.frames[0]!;
       assert.ok(f.type === 35 && f.caller === null && f.target.equals(target));
+      assert.equal(await caller, null, 'anonymous end to end too');
+      // The handshake and the JSON frames after it: all binary messages (§12.2).
+      assert.ok(binary.length >= 3 && binary.every((b) => b), String(binary));
     } finally {
       await client.close();
       await relay.close();
@@ -120,19 +178,20 @@ describe('caller through a relay', () => {
   });
 
   test('once connected, refusals while reconnecting are retried like a lost link', T, async () => {
+    const host = Identity.generate();
     let n = 0;
     const relay = await FakeRelay.start(async (conn) => {
       await conn.frame(1);
       n++;
       if (n === 2 || n === 3) return conn.ws.close(4201, 'relay: unknown key'); // the host re-registering
-      const peer = joinToPeer(conn, echoServices());
+      const { peer } = await joinToPeer(conn, echoServices(), host);
       if (n === 1) {
         await peer.ready;
         await peer.close(4321, 'host restarts').catch(() => undefined);
       }
     });
     const changes: StateChange[] = [];
-    const client = Client.viaRelay(relay.url, Identity.generate().publicKey, {
+    const client = Client.viaRelay(relay.url, host.publicKey, {
       WebSocket: WS,
       log: quietLog().log,
       reconnect: { initialDelayMs: 20, jitter: 0 },
@@ -224,12 +283,12 @@ describe('host through a relay', () => {
     return relay.conns.filter((c) => c.ws.readyState === c.ws.OPEN && c.frames.length === 1 && !handedOver.has(c));
   }
 
-  test('registers N spares with proofs; HANDOVER → READY, then wsp; the caller key reaches handlers; a replacement opens', T, async () => {
+  test('registers N spares with proofs; HANDOVER → READY, then the end-to-end handshake and wsp; the proven caller key reaches handlers; a replacement opens', T, async () => {
     const relay = await registeringRelay();
     const id = Identity.generate();
-    const callers: RelayCaller[] = [];
+    const callers: RelayPeer[] = [];
     const host = new RelayHost(relay.url, id, { WebSocket: NodeWebSocket, spares: 3, log: quietLog().log, onConnection: (_p, c) => callers.push(c) });
-    host.addService('who', { key: (_args, ctx) => (ctx.data as RelayCaller).key?.toString() ?? null });
+    host.addService('who', { key: (_args, ctx) => (ctx.data as RelayPeer).key?.toString() ?? null });
     try {
       await within(host.start(), 5000, 'start');
       await within(host.waitForSpares(), 5000, 'three spares');
@@ -240,25 +299,55 @@ describe('host through a relay', () => {
         assert.ok(f.type === 33 && f.key.equals(id.publicKey));
       }
       const caller = Identity.generate();
-      const handed = handOver(idle(relay)[0]!, caller);
+      const handed = handOver(idle(relay)[0]!, caller, { host: id.publicKey });
       const raw = handed.raw;
       const peer = await handed.peer;
       await within(peer.ready, 3000, "the host's HELLO");
       assert.deepEqual(raw[0], [37], 'READY first');
-      assert.equal((raw[1] as unknown[])[0], 0, 'then HELLO: wsp starts right after READY');
+      assert.ok(raw[1] instanceof Uint8Array && raw[1].length === 48, 'then the handshake answer: an ephemeral key and an empty payload’s tag');
+      assert.ok(raw.slice(1).every((m) => m instanceof Uint8Array), 'nothing in the clear after READY');
       assert.equal(await within(peer.call('who/key', []), 3000, 'call'), caller.publicKey.toString());
       assert.equal(host.connections.size, 1);
       assert.equal(host.handovers, 1);
       assert.equal(callers.length, 1);
       assert.ok(callers[0]!.key?.equals(caller.publicKey));
+      assert.equal(callers[0]!.encrypted, true);
       await within(host.waitForSpares(3), 5000, 'the replacement spare');
       assert.equal(relay.conns.length, 4);
       // An anonymous caller: the handler sees null.
-      const peer2 = await handOver(idle(relay)[0]!, null).peer;
+      const peer2 = await handOver(idle(relay)[0]!, null, { host: id.publicKey }).peer;
       await within(peer2.ready, 3000, 'HELLO');
       assert.equal(await within(peer2.call('who/key', []), 3000, 'call'), null);
+      // The host believes the handshake, not the relay: a HANDOVER naming someone else changes nothing.
+      const someoneElse = Identity.generate().publicKey;
+      const peer3 = await handOver(idle(relay)[0]!, caller, { host: id.publicKey, claimed: someoneElse }).peer;
+      assert.equal(await within(peer3.call('who/key', []), 3000, 'call'), caller.publicKey.toString());
+      const peer4 = await handOver(idle(relay)[0]!, null, { host: id.publicKey, claimed: someoneElse }).peer;
+      assert.equal(await within(peer4.call('who/key', []), 3000, 'call'), null);
+      for (const p of [peer, peer2, peer3, peer4]) await p.close();
+    } finally {
+      await host.close();
+      await relay.close();
+    }
+  });
+
+  test('encrypt: false — READY, then HELLO at once; the key the relay verified reaches handlers', T, async () => {
+    const relay = await registeringRelay();
+    const id = Identity.generate();
+    const callers: RelayPeer[] = [];
+    const host = new RelayHost(relay.url, id, { WebSocket: NodeWebSocket, spares: 1, encrypt: false, log: quietLog().log, onConnection: (_p, c) => callers.push(c) });
+    host.addService('who', { key: (_args, ctx) => (ctx.data as RelayPeer).key?.toString() ?? null });
+    try {
+      await within(host.start(), 5000, 'start');
+      const caller = Identity.generate();
+      const handed = handOver(idle(relay)[0]!, caller, { host: null });
+      const peer = await handed.peer;
+      await within(peer.ready, 3000, "the host's HELLO");
+      assert.deepEqual(handed.raw[0], [37], 'READY first');
+      assert.equal((handed.raw[1] as unknown[])[0], 0, 'then HELLO: wsp starts right after READY');
+      assert.equal(await within(peer.call('who/key', []), 3000, 'call'), caller.publicKey.toString());
+      assert.deepEqual(callers.map((c) => [c.key?.toString(), c.encrypted]), [[caller.publicKey.toString(), false]]);
       await peer.close();
-      await peer2.close();
     } finally {
       await host.close();
       await relay.close();
@@ -270,7 +359,7 @@ describe('host through a relay', () => {
     const real = Identity.generate();
     const other = Identity.generate();
     // A key/secret mismatch: claims `other`'s key, signs with `real`'s secret.
-    const liar: Signer = { publicKey: other.publicKey, sign: (m) => real.sign(m) };
+    const liar: Signer = { publicKey: other.publicKey, sign: (m) => real.sign(m), dh: (p) => real.dh(p) };
     const host = new RelayHost(relay.url, liar, { WebSocket: NodeWebSocket, log: quietLog().log });
     const error = await within(host.start().then(() => undefined, (e: unknown) => e), 5000, 'start');
     assert.ok(error instanceof RelayError && error.closeCode === 4200, String(error));
@@ -327,22 +416,44 @@ describe('host through a relay', () => {
 });
 
 /**
- * Hands `spare` over to a caller (the test plays the relay and the caller): sends HANDOVER and,
- * inside the event that delivers READY, attaches the caller's Peer, which then sees the host's
- * HELLO. `raw` records every message as decoded.
+ * Hands `spare` over to a caller (the test plays the relay and the caller): sends HANDOVER naming
+ * `claimed` (default: the caller's key) and, inside the event that delivers READY, starts the
+ * caller's end — the end-to-end handshake towards `host` (plain when null), then a Peer. `raw`
+ * records every message: READY decoded, what follows as it came (bytes, or decoded when plain).
  */
 const handedOver = new WeakSet<FakeConn>();
 
-function handOver(spare: FakeConn, caller: Identity | null): { peer: Promise<Peer>; raw: unknown[] } {
+function handOver(
+  spare: FakeConn,
+  caller: Identity | null,
+  options: { host: PublicKey | null; claimed?: PublicKey | null },
+): { peer: Promise<Peer>; raw: unknown[] } {
   handedOver.add(spare);
   const raw: unknown[] = [];
   const ws = spare.takeOver();
   let attached: (peer: Peer) => void = () => undefined;
-  const peer = new Promise<Peer>((resolve) => (attached = resolve));
-  ws.on('message', (d: Buffer, isBinary: boolean) => {
-    raw.push(spare.codec.decode(isBinary ? new Uint8Array(d) : d.toString('utf8')));
-    if (raw.length === 1) attached(new Peer(ws, { log: quietLog().log }));
+  let failed: (e: unknown) => void = () => undefined;
+  const peer = new Promise<Peer>((resolve, reject) => {
+    attached = resolve;
+    failed = reject;
   });
-  spare.send({ type: 36, caller: caller?.publicKey ?? null });
-  return { peer: within(peer, 3000, 'READY'), raw };
+  const host = options.host;
+  ws.on('message', (d: Buffer, isBinary: boolean) => {
+    const first = raw.length === 0;
+    raw.push(first || host === null ? spare.codec.decode(isBinary ? new Uint8Array(d) : d.toString('utf8')) : isBinary ? new Uint8Array(d) : d.toString('utf8'));
+    if (!first) return;
+    if (host === null) return attached(new Peer(ws, { log: quietLog().log }));
+    initiate(ws, host, caller ?? undefined, {
+      timeoutMs: 3000,
+      maxMessageSize: 16 * 1024 * 1024,
+      done: (secure) => {
+        const p = new Peer(secure, { log: quietLog().log });
+        secure.onFault = (code, reason) => p.abort(code, reason);
+        attached(p);
+      },
+      failed,
+    });
+  });
+  spare.send({ type: 36, caller: options.claimed === undefined ? (caller?.publicKey ?? null) : options.claimed });
+  return { peer: within(peer, 3000, 'READY and the handshake'), raw };
 }

@@ -1,5 +1,6 @@
 /** Relay identities and proofs (PROTOCOL.md §11.3): Ed25519 as RFC 8032 defines it, the exact proof text, relay names. */
 import assert from 'node:assert/strict';
+import { createHash, createPrivateKey, createPublicKey, diffieHellman } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { Identity, PublicKey, proofText, relayName } from '../src/index.js';
 import { bytesToHex, hexToBytes } from '../src/relay/hex.js';
@@ -21,6 +22,23 @@ describe('relay identity', () => {
     );
     assert.ok(id.publicKey.verify(new Uint8Array(0), signature));
     assert.ok(!id.publicKey.verify(new Uint8Array([0]), signature), 'another message');
+  });
+
+  test('the X25519 form (§12.1), checked with OpenSSL: SHA-512(secret)[0..32] is the X25519 secret whose public key is the map of the Ed25519 key; DH agrees', () => {
+    const b64url = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
+    const x25519Private = (seed: Uint8Array) =>
+      createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(createHash('sha512').update(seed).digest().subarray(0, 32)), x: '' }, format: 'jwk' });
+    for (const id of [Identity.fromSecret(hex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60')), Identity.generate(), Identity.generate()]) {
+      const openssl = x25519Private(id.secret);
+      const x = (createPublicKey(openssl).export({ format: 'jwk' }) as { x: string }).x;
+      assert.equal(b64url(id.publicKey.toX25519()!), x, 'the birational map of the public key = the public key of the hashed secret');
+      const other = Identity.generate();
+      const theirs = other.publicKey.toX25519()!;
+      const shared = diffieHellman({ privateKey: openssl, publicKey: createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(theirs) }, format: 'jwk' }) });
+      assert.deepEqual(Buffer.from(id.dh(theirs)), shared, 'dh() is X25519 with that secret');
+      assert.deepEqual(id.dh(theirs), other.dh(id.publicKey.toX25519()!), 'both ways');
+    }
+    assert.equal(new PublicKey(new Uint8Array(32).fill(0xff)).toX25519(), undefined, 'not a curve point');
   });
 
   test('generate, store the secret, restore the same identity; keys round-trip as hex', () => {

@@ -5,12 +5,12 @@
  * connections: that is what the relay is for), and calling a host through the relay as well.
  * Not a test file itself.
  */
-import { Client, Identity, RelayHost } from '@wsp/runtime';
+import { Client, Identity, RelayHost, type RelayPeer } from '@wsp/runtime';
 import * as math from '../../generated/math.js';
-import { type Seen, relayMath } from './relay-math.js';
+import { type Seen, newSeen, relayMath } from './relay-math.js';
 
 let host: RelayHost | undefined;
-const seen: Seen = { callers: [], logs: [] };
+const seen: Seen = newSeen();
 
 /** Starts serving through the relay under a key made in the page; resolves with the key once all spares are registered. */
 export async function startHost(relayUrl: string): Promise<string> {
@@ -36,8 +36,8 @@ export async function stopHost(): Promise<void> {
   await host?.close();
 }
 
-/** The page as a caller: proves a key made here, adds through the relay; returns the sum and the key. */
-export async function callThrough(relayUrl: string, target: string): Promise<{ sum: string; caller: string }> {
+/** The page as a caller: proves a key made here, adds through the relay; returns the sum, the key, and whether the link was encrypted. */
+export async function callThrough(relayUrl: string, target: string): Promise<{ sum: string; caller: string; encrypted: boolean }> {
   const me = Identity.generate();
   const client = Client.viaRelay(relayUrl, target, { identity: me });
   try {
@@ -45,7 +45,7 @@ export async function callThrough(relayUrl: string, target: string): Promise<{ s
     const m = new math.MathClient(client);
     const sum = await m.add([2n ** 62n, 5n]);
     await m.reset();
-    return { sum: String(sum), caller: me.publicKey.toString() };
+    return { sum: String(sum), caller: me.publicKey.toString(), encrypted: (client.currentPeer?.data as RelayPeer).encrypted };
   } finally {
     await client.close();
   }

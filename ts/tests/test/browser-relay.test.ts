@@ -2,10 +2,12 @@
  * A browser tab serving through the relay: the page script (browser-relay.page.ts — the runtime
  * core, the generated `math` and the relay host, bundled by esbuild for the browser) runs in
  * headless Chromium (playwright-core) and serves `math.Math` through the Rust relay with the
- * browser's own `WebSocket`; the generated Rust client (tests/interop `relay-call`) and the
- * generated TypeScript client on Node call it, each proving its own key, which the page's
- * handlers see. The page also calls a Rust host through the relay. Skipped when no Chromium is
- * installed (set CHROMIUM_PATH); under WSP_REQUIRE_BROWSER=1 a missing Chromium is a failure.
+ * browser's own `WebSocket`, encrypted end to end (PROTOCOL.md §12, with the `@noble` primitives
+ * in the page); the generated Rust client (tests/interop `relay-call`) and the generated
+ * TypeScript client on Node call it, each proving its own key in the handshake, which the page's
+ * handlers see. The page also calls a Rust host through the relay, encrypted. Skipped when no
+ * Chromium is installed (set CHROMIUM_PATH); under WSP_REQUIRE_BROWSER=1 a missing Chromium is a
+ * failure.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -107,6 +109,7 @@ test(
       assert.equal(await within(rustCaller.exited, 20_000, 'the Rust caller'), 0, rustCaller.output);
       assert.deepEqual(rustCaller.lines, [
         `caller ${rustIdentity.publicKey.toString()}`,
+        'connected e2e',
         `add ${2n ** 62n + 4n}`,
         'overflow add',
         'divide DivisionByZero',
@@ -131,6 +134,7 @@ test(
 
       const seen = await page.evaluate(() => (globalThis as unknown as { wspRelayPage: PageApi }).wspRelayPage.report());
       assert.deepEqual(seen.callers, [rustIdentity.publicKey.toString(), nodeIdentity.publicKey.toString()], 'the page saw who called');
+      assert.deepEqual(seen.encrypted, [true, true], 'both encrypted end to end');
       assert.deepEqual(seen.logs, ['through the relay', 'from node']);
       assert.equal(seen.handovers, 2);
       assert.equal(seen.hasNodeProcess, false);
@@ -147,7 +151,8 @@ test(
         "the page's call",
       );
       assert.equal(called.sum, String(2n ** 62n + 5n));
-      await rustHost.waitFor(`event reset ${called.caller}`);
+      assert.equal(called.encrypted, true);
+      await rustHost.waitFor(`event reset ${called.caller} e2e`);
 
       await within(
         page.evaluate(() => (globalThis as unknown as { wspRelayPage: PageApi }).wspRelayPage.stopHost()),

@@ -1,16 +1,25 @@
 /**
  * The `math.Math` a relay host serves in the relay tests (not a test file): the generated
  * handler interface, implemented as the Rust interop server implements it, recording who called
- * (`ctx.data`, the key the relay verified) and the log lines it got. Imports only the runtime core
- * and generated code, so the browser page of browser-relay.test.ts serves it too.
+ * (`ctx.data`: the key the end-to-end handshake proved, or the relay verified on a plain
+ * connection) and the log lines it got. Imports only the runtime core and generated code, so the
+ * browser page of browser-relay.test.ts serves it too.
  */
-import { ApplicationError, type RelayCaller } from '@wsp/runtime';
+import { ApplicationError, type RelayPeer } from '@wsp/runtime';
 import * as math from '../../generated/math.js';
 
-/** What the host saw: the caller of each `reset` (its key in hex, or null: anonymous) and each log line. */
+/**
+ * What the host saw: the caller of each `reset` (its key in hex, or null: anonymous) and whether
+ * that connection was encrypted end to end, and each log line.
+ */
 export interface Seen {
   callers: Array<string | null>;
+  encrypted: boolean[];
   logs: string[];
+}
+
+export function newSeen(): Seen {
+  return { callers: [], encrypted: [], logs: [] };
 }
 
 const I64_MAX = 2n ** 63n - 1n;
@@ -34,7 +43,9 @@ export function relayMath(seen: Seen): math.MathHandler {
       for (let i = from; i <= to; i++) yield i;
     },
     reset(ctx) {
-      seen.callers.push((ctx.data as RelayCaller).key?.toString() ?? null);
+      const peer = ctx.data as RelayPeer;
+      seen.callers.push(peer.key?.toString() ?? null);
+      seen.encrypted.push(peer.encrypted);
     },
     log(line) {
       seen.logs.push(line);

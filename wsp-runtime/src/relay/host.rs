@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::SinkExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use crate::client::{DialedWs, dial};
@@ -242,7 +243,18 @@ async fn keep_spare(shared: Arc<HostShared>, mut first: Option<Spare>) {
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, "relay spare: e2e handshake failed")
                         }
-                        Err(_) => tracing::debug!("relay spare: e2e handshake timed out"),
+                        Err(_) => {
+                            tracing::debug!("relay spare: e2e handshake timed out");
+                            let frame = CloseFrame {
+                                code: code::HANDSHAKE_TIMEOUT.into(),
+                                reason: "e2e: no handshake within the handshake timeout".into(),
+                            };
+                            let _ = tokio::time::timeout(
+                                shared.config.close_timeout,
+                                ws.send(Message::Close(Some(frame))),
+                            )
+                            .await;
+                        }
                     }
                 });
             }

@@ -11,12 +11,21 @@ import type { PublicKey, Signer } from './identity.js';
 import { RelayLink } from './link.js';
 import { proofText } from './proof.js';
 
-/** Whom a client asks the relay for, and whether it proves its own key. */
+/** Whom a client asks the relay for, whether it proves its own key, and whether it encrypts. */
 export interface RelayRoute {
   /** The public key of the host to reach (a {@link PublicKey} or its 64 hex digits). */
   readonly target: PublicKey | string;
-  /** Proves this key pair to the relay, so the host learns who calls; without it the caller is anonymous. */
+  /**
+   * Proves this key pair to the relay and, end to end, to the host, so the host learns who
+   * calls; without it the caller is anonymous.
+   */
   readonly identity?: Signer;
+  /**
+   * End-to-end encryption (PROTOCOL.md §12), default true: the host must encrypt too, and proves
+   * in the handshake that it holds the target's secret key. `false`: plain wsp, which the relay
+   * can read — only for a host that does not encrypt.
+   */
+  readonly encrypt?: boolean;
 }
 
 export interface AskOptions {

@@ -7,9 +7,11 @@
  * once; after a failure (refused, lost, the relay away) wait per the reconnect policy first, so
  * the host re-registers by itself when the relay comes back. A handed-over connection becomes a
  * {@link Peer} exactly as a connection a {@link WspServer} accepts does — the host's services
- * shared with it, the caller's verified key as its data — so handlers and generated code cannot
- * tell the two apart. Browser-safe: the socket is any WHATWG WebSocket (the global one by
- * default; on Node pass `WebSocket` from `@wsp/runtime/node`).
+ * shared with it, the caller's key as its data — so handlers and generated code cannot tell the
+ * two apart. Every relayed connection is encrypted end to end by default (PROTOCOL.md §12): the
+ * caller's handshake is answered on the handed-over spare before wsp starts, and the caller's key
+ * is then the one the handshake proved. Browser-safe: the socket is any WHATWG WebSocket (the
+ * global one by default; on Node pass `WebSocket` from `@wsp/runtime/node`).
  */
 import { type ReconnectOptions, reconnectDelay, reconnectPolicy } from '../backoff.js';
 import { CloseCode } from '../close.js';
@@ -20,14 +22,23 @@ import { ServiceRegistry, type ServiceHandlers } from '../services.js';
 import type { WebSocketConstructorLike, WebSocketLike } from '../socket.js';
 import { type Stats, StatsCounter, addStats } from '../stats.js';
 import type { PublicKey, Signer } from './identity.js';
-import type { RelayLink } from './link.js';
 import { relayName } from './proof.js';
+import { type Closable, type SecureSocket, cannotEncrypt, respond } from './secure.js';
 import { registerSpare } from './spare.js';
 
-/** Who called, as a relayed connection's handlers see it in `ctx.data` (and `peer.data`). */
-export interface RelayCaller {
-  /** The caller's public key as the relay verified it; null for an anonymous caller. */
+/**
+ * Who is at the other end of a relayed connection, as its handlers see it in `ctx.data` (and
+ * `peer.data`): on a host, the caller; on a caller (`Client.viaRelay`), the target.
+ */
+export interface RelayPeer {
+  /**
+   * The other end's public key: on an encrypted connection as the end-to-end handshake proved it;
+   * on a plain one as the relay verified it (a caller's target is the key it asked for). Null for
+   * an anonymous caller.
+   */
   readonly key: PublicKey | null;
+  /** Whether the connection is encrypted end to end (PROTOCOL.md §12). */
+  readonly encrypted: boolean;
 }
 
 export interface RelayHostOptions extends Omit<PeerOptions, 'services' | 'sharedServices' | 'data' | 'onClose'> {
@@ -41,8 +52,14 @@ export interface RelayHostOptions extends Omit<PeerOptions, 'services' | 'shared
   createWebSocket?: (url: string, protocols: string[]) => WebSocketLike;
   /** When a spare is re-opened after a failure; `false`: never (the slot stays empty). After a hand-over the replacement opens at once. */
   reconnect?: boolean | ReconnectOptions;
+  /**
+   * End-to-end encryption of every relayed connection (PROTOCOL.md §12), default true: callers
+   * must encrypt too (one that does not is refused with 4210). `false`: plain wsp, which the relay
+   * can read — for callers that do not encrypt.
+   */
+  encrypt?: boolean;
   /** Called for each relayed connection with its peer and who called. */
-  onConnection?: (peer: Peer, caller: RelayCaller) => void;
+  onConnection?: (peer: Peer, caller: RelayPeer) => void;
   /** How long close() waits for callers to answer the close frame, ms. Default 2000. */
   closeTimeoutMs?: number;
 }
@@ -69,7 +86,8 @@ export class RelayHost {
   private readonly name: string;
   private readonly policy: Required<ReconnectOptions>;
   private readonly slots: Slot[] = [];
-  private readonly links = new Set<RelayLink>();
+  /** Idle spares, and handed-over ones while their end-to-end handshake runs. */
+  private readonly links = new Set<Closable>();
   private readonly peers = new Set<Peer>();
   private readonly waiters = new Set<SpareWaiter>();
   private idle = 0;
@@ -91,6 +109,8 @@ export class RelayHost {
     this.publicKey = identity.publicKey;
     this.name = relayName(url); // throws TypeError for a URL that cannot be parsed
     this.policy = reconnectPolicy(options.reconnect);
+    const why = options.encrypt === false ? undefined : cannotEncrypt(identity);
+    if (why !== undefined) throw new TypeError(`the host identity cannot encrypt end to end: ${why} (or pass encrypt: false)`);
     if (options.createWebSocket === undefined && options.WebSocket === undefined && globalThis.WebSocket === undefined) {
       throw new TypeError('no WebSocket implementation: pass { WebSocket } (e.g. from "@wsp/runtime/node")');
     }
@@ -206,7 +226,7 @@ export class RelayHost {
       return this.spareFailed(slot, new RelayError(CloseCode.ABNORMAL, `cannot open a connection to the relay: ${message}`));
     }
     let registered = false;
-    const link: RelayLink = registerSpare(socket, this.identity, {
+    const link: Closable = registerSpare(socket, this.identity, {
       relayName: this.name,
       timeoutMs: this.options.limits?.handshakeTimeoutMs ?? DEFAULT_LIMITS.handshakeTimeoutMs,
       events: {
@@ -222,7 +242,8 @@ export class RelayHost {
           this.links.delete(link);
           this.setIdle(this.idle - 1);
           this.handoverCount++;
-          this.attach(relayed, { key: caller });
+          if (this.options.encrypt === false) this.attach(relayed, { key: caller, encrypted: false });
+          else this.secure(relayed);
           // The replacement opens at once (§11.4): a key stays known only for a linger time
           // after its last spare was handed over.
           this.openSpare(slot);
@@ -252,14 +273,36 @@ export class RelayHost {
     slot.timer = setTimeout(() => this.openSpare(slot), reconnectDelay(this.policy, slot.attempts));
   }
 
+  /**
+   * Answers the caller's end-to-end handshake on a handed-over connection (§12.1), then serves wsp
+   * on it; the caller's key is the one the handshake proved (the relay's word is not needed). A
+   * handshake that fails is closed with 4210 by the handshake itself; nothing reaches a handler.
+   */
+  private secure(socket: WebSocketLike): void {
+    const limits = this.options.limits;
+    const handshake: Closable = respond(socket, this.identity, {
+      timeoutMs: limits?.handshakeTimeoutMs ?? DEFAULT_LIMITS.handshakeTimeoutMs,
+      maxMessageSize: limits?.maxMessageSize ?? DEFAULT_LIMITS.maxMessageSize,
+      done: (secure, caller) => {
+        this.links.delete(handshake);
+        this.attach(secure, { key: caller, encrypted: true }, secure);
+      },
+      failed: () => {
+        this.links.delete(handshake);
+      },
+    });
+    this.links.add(handshake);
+  }
+
   /** Serves wsp on a handed-over connection, as WspServer does on an accepted one. */
-  private attach(socket: WebSocketLike, caller: RelayCaller): void {
+  private attach(socket: WebSocketLike, caller: RelayPeer, secure?: SecureSocket): void {
     const {
       spares: _s,
       codec: _c,
       WebSocket: _w,
       createWebSocket: _cw,
       reconnect: _r,
+      encrypt: _e,
       onConnection,
       closeTimeoutMs: _t,
       ...peerOptions
@@ -273,6 +316,8 @@ export class RelayHost {
         this.peers.delete(peer);
       },
     });
+    // A message that fails authentication ends the connection (4211) like any broken frame.
+    if (secure !== undefined) secure.onFault = (code, reason) => peer.abort(code, reason);
     if (!peer.isOpen) return; // closed at once (a socket that closed in the meantime)
     this.peers.add(peer);
     try {

@@ -1,10 +1,11 @@
 /**
  * Long-term keys (PROTOCOL.md §11.3): an Ed25519 key pair (RFC 8032) names a peer at the relay,
- * and its signature of the proof text shows the peer holds the secret key. The curve arithmetic
- * is the audited `@noble/curves`, which runs in browsers and Node alike; randomness comes from
- * `crypto.getRandomValues`, which both provide.
+ * and its signature of the proof text shows the peer holds the secret key. The same key pair, in
+ * its X25519 form, keys the end-to-end encryption of relayed connections (§12.1). The curve
+ * arithmetic is the audited `@noble/curves`, which runs in browsers and Node alike; randomness
+ * comes from `crypto.getRandomValues`, which both provide.
  */
-import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { bytesToHex, hexToBytes } from './hex.js';
 
 /** An Ed25519 public key: what callers name a host by. Written as 64 lowercase hex digits. */
@@ -32,6 +33,18 @@ export class PublicKey {
   /** A copy of the key's 32 bytes. */
   get bytes(): Uint8Array {
     return Uint8Array.from(this.#bytes);
+  }
+
+  /**
+   * The key's X25519 form (RFC 7748 §4.1, u = (1 + y) / (1 − y)), which end-to-end encryption
+   * uses (PROTOCOL.md §12.1); undefined for bytes that are not a valid Ed25519 point.
+   */
+  toX25519(): Uint8Array | undefined {
+    try {
+      return ed25519.utils.toMontgomery(this.#bytes);
+    } catch {
+      return undefined;
+    }
   }
 
   equals(other: PublicKey | string): boolean {
@@ -70,11 +83,20 @@ export interface Signer {
   readonly publicKey: PublicKey;
   /** The Ed25519 signature (64 bytes) of `message`. */
   sign(message: Uint8Array): Uint8Array;
+  /**
+   * X25519 Diffie-Hellman (RFC 7748) of this key pair's X25519 form with `publicKey` (32 bytes):
+   * what end-to-end encryption (PROTOCOL.md §12) needs besides signing. The X25519 secret is the
+   * first 32 bytes of SHA-512 of the Ed25519 secret (the scalar RFC 8032 derives). Optional: a
+   * signer without it serves or calls with `encrypt: false` only.
+   */
+  dh?(publicKey: Uint8Array): Uint8Array;
 }
 
 /** A peer's long-term key pair (Ed25519). Keep {@link secret} to be the same peer next time. */
 export class Identity implements Signer {
   readonly #secret: Uint8Array;
+  /** The X25519 secret (§12.1), made when first needed. */
+  #x25519: Uint8Array | undefined;
   readonly publicKey: PublicKey;
 
   private constructor(secret: Uint8Array) {
@@ -101,6 +123,15 @@ export class Identity implements Signer {
   /** The Ed25519 signature (64 bytes) of `message`. */
   sign(message: Uint8Array): Uint8Array {
     return ed25519.sign(message, this.#secret);
+  }
+
+  /**
+   * X25519 with this key pair's X25519 form: the scalar of SHA-512(secret)[0..32] (clamped, as
+   * X25519 clamps it anyway) times `publicKey`. Throws for a low-order `publicKey`.
+   */
+  dh(publicKey: Uint8Array): Uint8Array {
+    this.#x25519 ??= ed25519.utils.toMontgomerySecret(this.#secret);
+    return x25519.getSharedSecret(this.#x25519, publicKey);
   }
 
   /** Shows the public key only: an identity logged by accident must not leak its secret. */

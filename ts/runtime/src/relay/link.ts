@@ -1,7 +1,8 @@
 /**
  * A connection to the relay before it carries wsp (PROTOCOL.md §11): reads and sends relay
  * frames in the codec the relay chose, bounds the wait for them, and reports how the connection
- * ended — or hands the socket on, untouched, to a {@link Peer} once wsp may start.
+ * ended — or hands the socket on, untouched, once wsp may start: to the end-to-end handshake
+ * (secure.ts) and then a {@link Peer}, or to a Peer at once when encryption is off.
  *
  * Everything runs inside the socket's events, synchronously. That is what makes the hand-over
  * lossless: `ws` delivers all the messages of one network read one after another without

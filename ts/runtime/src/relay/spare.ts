@@ -15,8 +15,9 @@ export interface SpareEvents {
   /** The relay took the spare; it is idle now. */
   registered(): void;
   /**
-   * A caller was handed this spare and READY was sent: start wsp on `socket` now, in this event.
-   * `caller` is the key the relay verified, or null for an anonymous caller.
+   * A caller was handed this spare and READY was sent: start wsp (or first the end-to-end
+   * handshake, §12) on `socket` now, in this event. `caller` is the key the relay verified, or
+   * null for an anonymous caller.
    */
   handedOver(socket: WebSocketLike, caller: PublicKey | null): void;
   /** The spare ended before a hand-over: refused, lost, or the relay went silent. */
