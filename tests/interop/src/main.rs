@@ -5,6 +5,14 @@
 //!   client) and `kitchen.sink.KitchenSink` on 127.0.0.1 (port 0 by default), prints
 //!   `listening <port>`, then one `event …` line per thing the tests check (a log line, a handler
 //!   dropped by cancellation or deadline), and stops when its stdin closes.
+//! - `wsp-interop server-tls CHAIN_PEM KEY_PEM` serves what `server` serves over TLS (`wss://`)
+//!   with the certificate chain and key of those files, printing `listening <port>` and stopping
+//!   when its stdin closes, like `server`.
+//! - `--allow-origin ORIGIN` (any number of times) after `server` or `server-tls` replaces its
+//!   allow-any origin policy by an allow-list of these origins (HTTP 403 for any other page).
+//! - `wsp-interop make-pki DIR` writes a test certificate authority (`DIR/ca.pem`), a certificate
+//!   for `127.0.0.1` and `localhost` signed by it (`DIR/chain.pem`) and that certificate's key
+//!   (`DIR/key.pem`), then prints `ok`.
 //! - `wsp-interop bench-server [PORT]` serves `bench.Bench` (`bench/bench.wsp`, the `Adder` of
 //!   `wsp-bench`) for the Node → Rust benchmark (`ts/tests/bench/node-rust.ts`), printing
 //!   `listening <port>` and stopping when its stdin closes, like `server`.
@@ -43,6 +51,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
 use wsp_runtime::codegen::{CallOptions, Stream};
 use wsp_runtime::relay::{Identity, PublicKey, RelayOptions, RelayPeer};
+use wsp_runtime::tls::ServerTls;
 use wsp_runtime::{
     CallContext, CallError, Client, Codec, ConnectError, OriginPolicy, ReconnectPolicy, Server,
     ServiceError,
@@ -306,18 +315,49 @@ fn services() -> wsp_runtime::ServerBuilder {
         .service(sink::KitchenSinkServer::new(SinkImpl).into_service())
 }
 
-async fn server(port: u16) {
-    let server = services()
+/// The origin policy of `server` and `server-tls`: any origin unless `--allow-origin` named some.
+fn origin_policy(allowed: &[String]) -> OriginPolicy {
+    if allowed.is_empty() {
         // The browser tests' page is `about:blank` (origin `null`), not of this server's origin.
-        .origins(OriginPolicy::Any)
-        .bind(("127.0.0.1", port))
-        .await
-        .expect("binds");
+        OriginPolicy::Any
+    } else {
+        OriginPolicy::allow(allowed.iter().cloned())
+    }
+}
+
+async fn server(port: u16, tls: Option<(&str, &str)>, allowed: &[String]) {
+    let mut builder = services().origins(origin_policy(allowed));
+    if let Some((chain, key)) = tls {
+        builder = builder
+            .tls(ServerTls::from_pem_files(chain, key).expect("reads the certificate and key"));
+    }
+    let server = builder.bind(("127.0.0.1", port)).await.expect("binds");
     println!("listening {}", server.local_addr().port());
     // Run until the test closes our stdin (or kills us).
     let mut sink = Vec::new();
     let _ = tokio::io::stdin().read_to_end(&mut sink).await;
     server.close().await;
+}
+
+/// A test CA and a certificate for 127.0.0.1 and localhost signed by it, written to `dir`.
+fn make_pki(dir: &str) {
+    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "wsp interop test CA");
+    let ca = ca.self_signed(&ca_key).expect("a self-signed CA");
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("certificate parameters")
+        .signed_by(&key, &ca, &ca_key)
+        .expect("a certificate signed by the CA");
+    let dir = std::path::Path::new(dir);
+    std::fs::create_dir_all(dir).expect("creates the directory");
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("writes ca.pem");
+    std::fs::write(dir.join("chain.pem"), leaf.pem()).expect("writes chain.pem");
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("writes key.pem");
+    println!("ok");
 }
 
 /// `bench.Bench` for the Node → Rust benchmark.
@@ -614,14 +654,26 @@ async fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
     // `--plain`: the relay modes without end-to-end encryption.
     let encrypt = !all.iter().any(|a| a == "--plain");
-    let args: Vec<&str> = all
-        .iter()
-        .map(String::as_str)
-        .filter(|a| *a != "--plain")
-        .collect();
+    // `--allow-origin ORIGIN`: `server` and `server-tls` admit pages of these origins only.
+    let mut allowed = Vec::new();
+    let mut args: Vec<&str> = Vec::new();
+    let mut rest = all.iter().map(String::as_str);
+    while let Some(a) = rest.next() {
+        match a {
+            "--plain" => {}
+            "--allow-origin" => allowed.push(
+                rest.next()
+                    .expect("an origin after --allow-origin")
+                    .to_owned(),
+            ),
+            _ => args.push(a),
+        }
+    }
     match args.as_slice() {
-        ["server"] => server(0).await,
-        ["server", port] => server(port.parse().expect("a port number")).await,
+        ["server"] => server(0, None, &allowed).await,
+        ["server", port] => server(port.parse().expect("a port number"), None, &allowed).await,
+        ["server-tls", chain, key] => server(0, Some((chain, key)), &allowed).await,
+        ["make-pki", dir] => make_pki(dir),
         ["bench-server"] => bench_server(0).await,
         ["bench-server", port] => bench_server(port.parse().expect("a port number")).await,
         ["client", url, codec] => client(url, codec_arg(codec)).await,
@@ -646,7 +698,9 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: wsp-interop server [PORT] | wsp-interop bench-server [PORT] | wsp-interop client URL msgpack|json \
+                "usage: wsp-interop server [PORT] [--allow-origin ORIGIN]... \
+                 | wsp-interop server-tls CHAIN_PEM KEY_PEM [--allow-origin ORIGIN]... \
+                 | wsp-interop make-pki DIR | wsp-interop bench-server [PORT] | wsp-interop client URL msgpack|json \
                  | wsp-interop relay-call RELAY_URL TARGET_KEY [msgpack|json] [CALLER_SECRET] [--plain] \
                  | wsp-interop relay-echo RELAY_URL TARGET_KEY SIZE [msgpack|json] [--plain] \
                  | wsp-interop relay-host RELAY_URL SECRET [msgpack|json] [--plain]"

@@ -23,7 +23,8 @@ test('browser client (DOM WebSocket) ↔ Node server', { timeout: 60_000, skip: 
   const bundle = await build({ entryPoints: [entry], bundle: true, platform: 'browser', format: 'iife', globalName: 'wsp', write: false, logLevel: 'silent' });
   const script = bundle.outputFiles[0]?.text ?? '';
 
-  const { server, url } = await startServer();
+  // The page is about:blank, whose origin is opaque (`Origin: null`): not this server's origin.
+  const { server, url } = await startServer({ origins: 'any' });
   server.addService('b', {
     add: (args) => (args as number[]).reduce((a, b) => a + b, 0),
     big: (args) => convert.toBigInt(args[0]) + 1n,

@@ -6,9 +6,12 @@
  * WebSocket exists, and so that a client offering only unknown subprotocols gets HTTP 400 (§1),
  * which ws alone would not do. The same early point enforces the connection caps (HTTP 503 before
  * any WebSocket exists), and owning the raw socket lets the server watch message assembly, which
- * ws does not expose (§8).
+ * ws does not expose (§8). The same point checks the request's `Origin` (HTTP 403 for a page of
+ * an origin the policy does not allow, before the accept hook runs).
  */
-import { type IncomingMessage, STATUS_CODES, type Server as HttpServer, createServer } from 'node:http';
+import { type IncomingMessage, STATUS_CODES, type Server as HttpServer, type ServerResponse, createServer } from 'node:http';
+import { type Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type Server as WsServer } from 'ws';
@@ -28,18 +31,50 @@ import { WebSocket } from './websocket.js';
  */
 export type AcceptResult = boolean | undefined | { readonly data: unknown } | { readonly status: number; readonly message?: string };
 
+/**
+ * Which web pages may open connections, checked on the upgrade request's `Origin` header (sent by
+ * browsers on every WebSocket upgrade; other clients usually send none). A request from an origin
+ * that is not allowed is refused with HTTP 403 before the upgrade.
+ *
+ * - `'same-origin'` (the default): pages of the server's own origin only — the `Origin`'s host and
+ *   port are those of the request's `Host` header (a default port written or not).
+ * - an array of origins (`['https://app.example.com', 'http://localhost:5173']`): exactly these,
+ *   compared without regard to ASCII case (a trailing `/` is ignored).
+ * - `'any'`: any origin, for servers whose every connection is authenticated by other means than
+ *   the browser's cookies or network position.
+ */
+export type OriginPolicy = 'same-origin' | 'any' | readonly string[];
+
+/** TLS for a server that creates its own: certificate chain and key (PEM), plus any other `node:tls` option. */
+export type ServerTlsOptions = TlsOptions & Required<Pick<SecureContextOptions, 'cert' | 'key'>>;
+
 export interface ServerOptions extends Omit<PeerOptions, 'services' | 'sharedServices' | 'data' | 'onClose'> {
   /** Port to listen on; 0 (the default) picks a free one — read it from listen()'s result. */
   port?: number;
   /** Interface to bind; default '127.0.0.1'. Use '0.0.0.0' or '::' to accept remote clients. */
   host?: string;
-  /** Use an existing HTTP server instead of creating one (listen() then only returns its address). */
-  server?: HttpServer;
+  /**
+   * Use an existing HTTP or HTTPS server instead of creating one (listen() then only returns its
+   * address). An `https.Server` serves `wss://`.
+   */
+  server?: HttpServer | HttpsServer;
+  /**
+   * Serve TLS (`wss://`): the server it creates is an `https.Server` with these options
+   * (`{ cert, key }` in PEM, and any other `node:tls` option). Not together with `server`.
+   */
+  tls?: ServerTlsOptions;
+  /** Which pages may connect (the `Origin` check, HTTP 403 before the upgrade); default `'same-origin'`. */
+  origins?: OriginPolicy;
+  /**
+   * Refuse (HTTP 403) requests without an `Origin` header too. Default false: clients other than
+   * browsers send none, and the check is about browsers.
+   */
+  requireOrigin?: boolean;
   /** Accept upgrades only on this path (default: any path). */
   path?: string;
   /** Codecs served, in preference order (default ['msgpack', 'json']). */
   codecs?: readonly CodecKind[];
-  /** Decides on each upgrade request (path, headers, Origin check, authentication). */
+  /** Decides on each upgrade request (path, headers, authentication); runs after the Origin check. */
   accept?: (request: IncomingMessage) => AcceptResult | Promise<AcceptResult>;
   /** Called for each new connection with its peer (to call that client, keep it, …). */
   onConnection?: (peer: Peer, request: IncomingMessage) => void;
@@ -63,7 +98,8 @@ export class WspServer {
   /** Services offered on every connection (each connection may add its own via its Peer). */
   readonly services = new ServiceRegistry();
   private readonly options: ServerOptions;
-  private readonly http: HttpServer;
+  private readonly http: HttpServer | HttpsServer;
+  private readonly originCheck: (req: IncomingMessage) => string | undefined;
   private readonly ownsHttp: boolean;
   private readonly wss: WsServer<typeof WebSocket>;
   private readonly peers = new Map<Peer, WebSocket>();
@@ -78,13 +114,17 @@ export class WspServer {
 
   constructor(options: ServerOptions = {}) {
     this.options = options;
+    if (options.server !== undefined && options.tls !== undefined) {
+      throw new TypeError('WspServer: pass either `server` or `tls`, not both (an https.Server brings its own TLS)');
+    }
+    this.originCheck = originChecker(options.origins ?? 'same-origin', options.requireOrigin ?? false);
     this.ownsHttp = options.server === undefined;
+    const upgradeRequired = (_req: IncomingMessage, res: ServerResponse): void => {
+      res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' });
+      res.end('wsp: WebSocket upgrade required\n');
+    };
     this.http =
-      options.server ??
-      createServer((_req, res) => {
-        res.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' });
-        res.end('wsp: WebSocket upgrade required\n');
-      });
+      options.server ?? (options.tls !== undefined ? createHttpsServer(options.tls, upgradeRequired) : createServer(upgradeRequired));
     const supported = new Set((options.codecs ?? ['msgpack', 'json']).map((c) => SUBPROTOCOL[c]));
     this.wss = new WebSocketServer<typeof WebSocket>({
       noServer: true,
@@ -115,6 +155,11 @@ export class WspServer {
       });
     }
     return this.http.address() as AddressInfo;
+  }
+
+  /** Whether connections are served over TLS (`wss://`): `tls` was given, or `server` is an `https.Server`. */
+  get secure(): boolean {
+    return 'setSecureContext' in this.http;
   }
 
   /** The bound port (after listen()). */
@@ -208,6 +253,8 @@ export class WspServer {
     try {
       const path = (req.url ?? '/').split('?')[0];
       if (this.options.path !== undefined && path !== this.options.path) return reject(socket, 404);
+      const refused = this.originCheck(req);
+      if (refused !== undefined) return reject(socket, 403, refused);
       const offered = (req.headers['sec-websocket-protocol'] ?? '')
         .split(',')
         .map((s) => s.trim())
@@ -283,6 +330,9 @@ export class WspServer {
       port: _p,
       host: _h,
       server: _s,
+      tls: _tls,
+      origins: _o,
+      requireOrigin: _ro,
       path: _pa,
       codecs: _c,
       accept: _a,
@@ -316,6 +366,39 @@ export class WspServer {
     if (this.options.log !== undefined) this.options.log(error, what);
     else console.error(`wsp: ${what}:`, error);
   }
+}
+
+/**
+ * The Origin check of a policy: returns why a request is refused (HTTP 403), or undefined when it
+ * may proceed. Same semantics as the Rust server's `OriginPolicy`.
+ */
+export function originChecker(policy: OriginPolicy, requireOrigin = false): (req: IncomingMessage) => string | undefined {
+  const list = typeof policy === 'string' ? undefined : new Set(policy.map((o) => o.replace(/\/+$/, '').toLowerCase()));
+  if (typeof policy === 'string' && policy !== 'any' && policy !== 'same-origin') {
+    throw new TypeError(`unknown origin policy ${JSON.stringify(policy)} (expected 'same-origin', 'any' or a list of origins)`);
+  }
+  return (req) => {
+    const header = req.headers.origin;
+    if (header === undefined) return requireOrigin ? 'an Origin header is required' : undefined;
+    const origin = header.toLowerCase();
+    let allowed: boolean;
+    if (policy === 'any') allowed = true;
+    else if (list !== undefined) allowed = list.has(origin);
+    else allowed = sameAuthority(origin, (req.headers.host ?? '').toLowerCase());
+    return allowed ? undefined : 'origin not allowed';
+  };
+}
+
+/** Whether `origin` (`scheme://host[:port]`) names the authority `host` (`host[:port]`), a default port written or not. */
+function sameAuthority(origin: string, host: string): boolean {
+  const at = origin.indexOf('://');
+  if (at < 0) return false;
+  const scheme = origin.slice(0, at);
+  const authority = origin.slice(at + 3);
+  const defaultPort = scheme === 'https' || scheme === 'wss' ? ':443' : scheme === 'http' || scheme === 'ws' ? ':80' : undefined;
+  if (defaultPort === undefined) return false;
+  const strip = (a: string): string => (a.endsWith(defaultPort) ? a.slice(0, -defaultPort.length) : a);
+  return host !== '' && strip(authority) === strip(host);
 }
 
 /** The client's IP address, with an IPv4-mapped IPv6 address written as plain IPv4. */

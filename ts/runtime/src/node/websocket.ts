@@ -13,6 +13,10 @@
  * its end, so that the peer starts on the first calls while this side still sends the rest: with
  * 256 calls in flight, one write per tick made the two ends take turns (measured: 2.7× against
  * ws-promise with one write per tick, 3.6× with a write every 64 frames).
+ *
+ * `WebSocket.withOptions({ ca })` is this class with `ws` client options (TLS: a private CA,
+ * a client certificate, …) applied to every connection it opens — what a `Client` takes as its
+ * `WebSocket` option to reach a `wss://` server whose certificate the system does not trust.
  */
 import type { ClientRequestArgs } from 'node:http';
 import type { Writable } from 'node:stream';
@@ -47,6 +51,32 @@ export class WebSocket extends WsWebSocket {
     // the WebSocket of an accepted connection.
     super(address as string, protocols as string | string[] | undefined, options);
     if (address !== null) this.once('upgrade', (response: { socket: Writable }) => this.batchWritesOn(response.socket));
+  }
+
+  /**
+   * This class with `defaults` (ws client options: `ca`, `cert`, `key`, `servername`, `headers`,
+   * `origin`, `handshakeTimeout`, …) given to every connection it opens; options passed to the
+   * constructor itself win over them. For `Client`:
+   * `new Client('wss://…', { WebSocket: WebSocket.withOptions({ ca: caPem }) })`.
+   */
+  static withOptions(defaults: ClientOptions): typeof WebSocket {
+    return class extends WebSocket {
+      constructor(
+        address: string | URL | null,
+        protocols?: string | string[] | ClientOptions | ClientRequestArgs,
+        options?: ClientOptions | ClientRequestArgs,
+      ) {
+        if (address === null) {
+          super(null);
+          return;
+        }
+        const isProtocols = protocols === undefined || typeof protocols === 'string' || Array.isArray(protocols);
+        const own = isProtocols ? options : (protocols as ClientOptions | ClientRequestArgs);
+        const merged: ClientOptions = { ...defaults, ...(own as ClientOptions | undefined) };
+        if (isProtocols) super(address, protocols as string | string[] | undefined, merged);
+        else super(address, merged);
+      }
+    };
   }
 
   /**
