@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use wsp_runtime::RpcError;
 
 use futures_util::{Stream, StreamExt, stream};
 use tokio::sync::broadcast;
@@ -35,18 +36,21 @@ use math::MathError;
 pub struct Calculator;
 
 impl math::Math for Calculator {
-    async fn add(&self, _ctx: CallContext, values: Vec<i64>) -> Result<i64, MathError> {
+    async fn add(&self, _ctx: CallContext, values: Vec<i64>) -> Result<i64, RpcError<MathError>> {
         values
             .iter()
             .try_fold(0i64, |sum, v| sum.checked_add(*v))
-            .ok_or_else(|| MathError::Overflow {
-                operation: "add".into(),
+            .ok_or_else(|| {
+                MathError::Overflow {
+                    operation: "add".into(),
+                }
+                .into()
             })
     }
 
-    async fn divide(&self, _ctx: CallContext, a: f64, b: f64) -> Result<f64, MathError> {
+    async fn divide(&self, _ctx: CallContext, a: f64, b: f64) -> Result<f64, RpcError<MathError>> {
         if b == 0.0 {
-            Err(MathError::DivisionByZero)
+            Err(MathError::DivisionByZero.into())
         } else {
             Ok(a / b)
         }
@@ -113,21 +117,25 @@ impl Room {
 }
 
 impl chat::Chat for Room {
-    async fn join(&self, ctx: CallContext, name: String) -> Result<Vec<Message>, ChatError> {
+    async fn join(
+        &self,
+        ctx: CallContext,
+        name: String,
+    ) -> Result<Vec<Message>, RpcError<ChatError>> {
         if self.members().values().any(|m| m.name == name) {
-            return Err(ChatError::NameTaken { name });
+            return Err(ChatError::NameTaken { name }.into());
         }
         // A call from the server into the client, in the middle of the client's own call.
         let client = ChatCallbacksClient::from_context(&ctx);
         let answer = client
             .ask(
-                "Do you accept the room rules?".into(),
+                "Do you accept the room rules?",
                 vec!["yes".into(), "no".into()],
             )
             .await
             .map_err(|_| ChatError::RoomFull)?;
         if answer != "yes" {
-            return Err(ChatError::RoomFull);
+            return Err(ChatError::RoomFull.into());
         }
         self.members()
             .insert(ctx.connection_id(), Member { name, client });

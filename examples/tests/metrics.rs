@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use wsp_examples::math::{MathClient, MathError, MathServer, RpcError};
+use wsp_examples::math::{MathClient, MathError, MathServer};
 use wsp_examples::{Calculator, axum_app};
+use wsp_runtime::RpcError;
 use wsp_runtime::{Client, ReconnectPolicy, Server};
 
 /// `GET path`: the body.

@@ -356,6 +356,11 @@ export function encodeMatch(value: match): unknown {
   }
 }
 
+/** Named like the runtime's call error: the generated code names the runtime's by its full path. */
+export interface RpcError {
+  code: number;
+}
+
 export type async =
   | { $type: 'await' }
   | {

@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::*;
 use futures_util::StreamExt;
 use wsp_examples::chat::ChatClient;
-use wsp_examples::math::{MathClient, MathError, RpcError};
+use wsp_examples::math::{MathClient, MathError};
+use wsp_runtime::RpcError;
 use wsp_runtime::relay::{Identity, RelayOptions, RelayPeer};
 use wsp_runtime::{Client, ReconnectPolicy, Server};
 
@@ -29,19 +30,17 @@ async fn every_method_kind_both_ways_through_the_relay() {
         other => panic!("expected DivisionByZero, got {other:?}"),
     }
     within("reset", math.reset()).await.unwrap();
-    within("log", math.log("through the relay".into()))
-        .await
-        .unwrap();
+    within("log", math.log("through the relay")).await.unwrap();
     // A stream with credit: 40 items, more than the default window of 32, so CREDIT frames
     // must pass the relay too; checked in order.
     let items: Vec<u32> = within("count", math.count(1, 40).map(|r| r.unwrap()).collect()).await;
     assert_eq!(items, (1..=40).collect::<Vec<_>>());
     // Server → client through the relay: join asks the caller a question first (a call the
     // host makes on the caller, whose answer decides the join), then post broadcasts to it.
-    let history = within("join", chat.join("ada".into())).await.unwrap();
+    let history = within("join", chat.join("ada")).await.unwrap();
     assert!(history.is_empty());
     let mut follow = chat.follow();
-    within("post", chat.post("hello through the relay".into()))
+    within("post", chat.post("hello through the relay"))
         .await
         .unwrap();
     let first = within("followed message", follow.next())

@@ -45,6 +45,20 @@ impl ErrorCode {
         }
     }
 
+    /// The code in words, as errors are displayed (`unknown method`, …).
+    pub fn description(self) -> &'static str {
+        match self {
+            ErrorCode::UnknownMethod => "unknown method",
+            ErrorCode::InvalidArguments => "invalid arguments",
+            ErrorCode::DeadlineExceeded => "deadline exceeded",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Internal => "internal error",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Application => "application error",
+        }
+    }
+
     /// The code for a number; unknown numbers are treated as `Internal` (PROTOCOL §4).
     pub fn from_u32(code: u32) -> ErrorCode {
         match code {
@@ -57,6 +71,13 @@ impl ErrorCode {
             8 => ErrorCode::Application,
             _ => ErrorCode::Internal,
         }
+    }
+}
+
+/// `unknown method`, `invalid arguments`, … ([`description`](ErrorCode::description)).
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
     }
 }
 
@@ -181,9 +202,10 @@ impl fmt::Debug for ServiceError {
     }
 }
 
+/// `unavailable: the database is down`, as [`CallError`] writes the same failure.
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code, self.message)
     }
 }
 
@@ -288,16 +310,30 @@ impl From<EncodeError> for ServiceError {
     }
 }
 
-/// A failed call made by a handler (for example a call back into the client) fails the handler:
-/// deadline, cancellation and availability pass through, everything else becomes `INTERNAL`.
+/// A call error as a handler's failure: what a handler made with
+/// [`RpcError::unavailable`](crate::RpcError::unavailable) and its siblings, or a failed call of
+/// its own passed on with `?` (for example a call back into the client).
+///
+/// - `DEADLINE_EXCEEDED`, `CANCELLED`, `OVERLOADED`, `UNAVAILABLE`, `INTERNAL` and
+///   `INVALID_ARGUMENTS` keep their code and message;
+/// - a link that is lost, absent or closed becomes `UNAVAILABLE`;
+/// - anything else (an unknown method or a foreign typed error of the inner call, a value that
+///   does not encode or decode) is the handler's own bug: `INTERNAL` with the message
+///   `internal error`, the cause logged at debug level.
 impl From<CallError> for ServiceError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::DeadlineExceeded => {
                 ServiceError::new(ErrorCode::DeadlineExceeded, "deadline exceeded")
             }
-            CallError::Unavailable(m) => ServiceError::unavailable(m),
+            CallError::Cancelled(m) => ServiceError::new(ErrorCode::Cancelled, m),
             CallError::Overloaded(m) => ServiceError::new(ErrorCode::Overloaded, m),
+            CallError::Unavailable(m) => ServiceError::unavailable(m),
+            CallError::Internal(m) => ServiceError::internal(m),
+            CallError::InvalidArguments(m) => ServiceError::invalid_arguments(m),
+            e @ (CallError::Disconnected | CallError::NotConnected | CallError::Closed) => {
+                ServiceError::unavailable(e.to_string())
+            }
             other => {
                 tracing::debug!(error = %other, "a call made by a handler failed");
                 ServiceError::internal("internal error")

@@ -39,11 +39,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let (ada_conn, ada) = join(server.url(), "ada", "yes").await?;
     let (bob_conn, bob) = join(server.url(), "bob", "yes").await?;
-    ada.join("ada".into()).await?;
-    bob.join("bob".into()).await?;
+    ada.join("ada").await?;
+    bob.join("bob").await?;
     println!("ada and bob joined");
 
-    ada.post("hi bob".into()).await?;
+    ada.post("hi bob").await?;
     // The room's stream replays what was posted so far, then goes on live.
     let mut feed = bob.follow();
     if let Some(message) = feed.next().await {
@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
 
     let (eve_conn, eve) = join(server.url(), "eve", "no").await?;
-    match eve.join("eve".into()).await {
+    match eve.join("eve").await {
         Err(e) => println!("eve refused the rules: {e}"),
         Ok(_) => return Err("eve should have been turned away".into()),
     }

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use wsp_examples::chat::{ChatCallbacksServer, ChatClient, ChatServer};
-use wsp_examples::math::{MathClient, MathError, MathServer, RpcError};
+use wsp_examples::math::{MathClient, MathError, MathServer};
 use wsp_examples::{Calculator, Room, Terminal};
+use wsp_runtime::RpcError;
 use wsp_runtime::{Client, ConnectionState, Server};
 
 async fn start_server(addr: &str, room: Arc<Room>) -> std::io::Result<Server> {
@@ -66,9 +67,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
 
     println!("4. server -> client  chat.join(\"ada\"): the server asks the client first");
-    let history = chat.join("ada".into()).await?;
+    let history = chat.join("ada").await?;
     println!("   joined; {} earlier messages", history.len());
-    chat.post("hello, room".into()).await?;
+    chat.post("hello, room").await?;
 
     let mut items = math.count(1, 5);
     let mut seen = Vec::new();

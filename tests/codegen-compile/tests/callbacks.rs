@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::Arc;
+use wsp_runtime::RpcError;
 
 use common::{connect, serve, within};
 use futures_util::StreamExt;
@@ -23,7 +24,7 @@ use wsp_runtime::{CallContext, Codec, Server, ServiceError};
 struct GeometryImpl;
 
 impl geometry::Geometry for GeometryImpl {
-    async fn area(&self, ctx: CallContext, shape: Shape) -> Result<f64, GeometryError> {
+    async fn area(&self, ctx: CallContext, shape: Shape) -> Result<f64, RpcError<GeometryError>> {
         let callbacks = GeometryCallbacksClient::from_context(&ctx);
         match shape {
             Shape::Circle { radius, .. } => {
@@ -42,21 +43,27 @@ impl geometry::Geometry for GeometryImpl {
                 if ok {
                     Ok(3.0 * radius * radius)
                 } else {
-                    Err(GeometryError::TooLarge)
+                    Err(GeometryError::TooLarge.into())
                 }
             }
             Shape::Polygon { points } if points.len() < 3 => Err(GeometryError::Degenerate {
                 reason: format!("{} points", points.len()),
-            }),
+            }
+            .into()),
             _ => Ok(0.0),
         }
     }
 
-    async fn measure(&self, _ctx: CallContext, shape: Shape) -> Result<Measurement, CommonError> {
+    async fn measure(
+        &self,
+        _ctx: CallContext,
+        shape: Shape,
+    ) -> Result<Measurement, RpcError<CommonError>> {
         match shape {
             Shape::Empty => Err(CommonError::NotFound {
                 what: "shape".into(),
-            }),
+            }
+            .into()),
             _ => Ok(Measurement {
                 area: 1.5,
                 at: Timestamp { millis: u64::MAX },
@@ -141,7 +148,7 @@ async fn geometry_server_calls_back_the_client() {
             within(geo.walk(Shape::Empty, 3).map(Result::unwrap).collect()).await;
         assert_eq!(points.len(), 3);
         assert_eq!(points[2].label.as_deref(), Some("2"));
-        within(geo.log("x".into())).await.unwrap();
+        within(geo.log("x")).await.unwrap();
 
         within(client.close(1000, "done")).await.unwrap();
         within(server.close()).await;
@@ -156,9 +163,13 @@ struct ChatImpl {
 }
 
 impl chat::Chat for ChatImpl {
-    async fn join(&self, ctx: CallContext, name: String) -> Result<Vec<Message>, ChatError> {
+    async fn join(
+        &self,
+        ctx: CallContext,
+        name: String,
+    ) -> Result<Vec<Message>, RpcError<ChatError>> {
         if name == "taken" {
-            return Err(ChatError::NameTaken { name });
+            return Err(ChatError::NameTaken { name }.into());
         }
         let nick = ctx.data::<Nick>().map(|n| n.0.clone()).unwrap_or_default();
         let user = ChatCallbacksClient::from_context(&ctx);
@@ -171,11 +182,11 @@ impl chat::Chat for ChatImpl {
             .await
             .map_err(|_| ChatError::RoomFull)?;
         let answer = user
-            .ask("colour?".into(), vec!["red".into(), "blue".into()])
+            .ask("colour?", vec!["red".into(), "blue".into()])
             .await
             .map_err(|_| ChatError::RoomFull)?;
         let typing: Vec<bool> = user
-            .typing("lobby".into())
+            .typing("lobby")
             .map(|item| item.expect("typing item"))
             .collect()
             .await;
@@ -250,7 +261,7 @@ async fn chat_rpc_notify_and_stream_in_both_directions() {
     let client = connect(&server, Codec::MsgPack, vec![user]).await;
     let chat = ChatClient::from_caller(client.caller());
 
-    let history = within(chat.join("bob".into())).await.unwrap();
+    let history = within(chat.join("bob")).await.unwrap();
     assert_eq!(history[0].author, "alice");
     assert_eq!(history[0].sent_at, u64::MAX);
     assert_eq!(within(broadcasts.recv()).await.unwrap().text, "bob joined");
@@ -259,7 +270,7 @@ async fn chat_rpc_notify_and_stream_in_both_directions() {
         "blue [true, false, true]"
     );
 
-    let err = within(chat.join("taken".into())).await.unwrap_err();
+    let err = within(chat.join("taken")).await.unwrap_err();
     assert_eq!(
         err.app(),
         Some(&ChatError::NameTaken {
@@ -267,7 +278,7 @@ async fn chat_rpc_notify_and_stream_in_both_directions() {
         })
     );
 
-    within(chat.post("hi".into())).await.unwrap();
+    within(chat.post("hi")).await.unwrap();
     assert_eq!(within(seen.recv()).await.unwrap(), "hi");
     within(chat.leave()).await.unwrap();
     assert_eq!(within(seen.recv()).await.unwrap(), "left");
@@ -281,9 +292,7 @@ async fn chat_rpc_notify_and_stream_in_both_directions() {
             sent_at: 0,
         };
         within(user.broadcast(news)).await.unwrap();
-        let answer = within(user.ask("ok?".into(), vec!["yes".into()]))
-            .await
-            .unwrap();
+        let answer = within(user.ask("ok?", vec!["yes".into()])).await.unwrap();
         assert_eq!(answer, "yes");
     }
     assert_eq!(within(broadcasts.recv()).await.unwrap().text, "news");

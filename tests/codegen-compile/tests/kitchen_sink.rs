@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use wsp_runtime::RpcError;
 
 use common::{connect, serve, within};
 use futures_util::StreamExt;
@@ -141,11 +142,11 @@ impl ks::KitchenSink for Sink {
     async fn touch(&self, ctx: CallContext) -> Result<(), ServiceError> {
         // Every kind of call back into the client.
         let user = KitchenSinkCallbacksClient::from_context(&ctx);
-        let answer = user.prompt("name?".into(), Some("anon".into())).await;
+        let answer = user.prompt("name?", Some("anon".into())).await;
         let _ = self
             .seen
             .send(format!("prompt {:?}", answer.map_err(|e| e.to_string())));
-        let err = user.prompt("fail".into(), None).await.unwrap_err();
+        let err = user.prompt("fail", None).await.unwrap_err();
         let _ = self.seen.send(format!("prompt error {:?}", err.app()));
         user.tick(u64::MAX).await?;
         let fed: Vec<_> = user.feed().collect().await;
@@ -160,12 +161,13 @@ impl ks::KitchenSink for Sink {
         query: String,
         limit: Option<u32>,
         cursor: Option<String>,
-    ) -> Result<Vec<Containers>, SinkError> {
+    ) -> Result<Vec<Containers>, RpcError<SinkError>> {
         if query.is_empty() {
             return Err(SinkError::Broken {
                 part: "query".into(),
                 code: limit,
-            });
+            }
+            .into());
         }
         let _ = self
             .seen
@@ -177,7 +179,7 @@ impl ks::KitchenSink for Sink {
         &self,
         _ctx: CallContext,
         root: Tree,
-    ) -> impl Stream<Item = Result<Node, SinkError>> + Send + 'static {
+    ) -> impl Stream<Item = Result<Node, RpcError<SinkError>>> + Send + 'static {
         let nodes = root.children.len() as i64;
         futures_util::stream::iter(vec![
             Ok(Node {
@@ -190,7 +192,8 @@ impl ks::KitchenSink for Sink {
             Err(SinkError::Broken {
                 part: root.label,
                 code: None,
-            }),
+            }
+            .into()),
         ])
     }
 
@@ -225,9 +228,9 @@ impl ks::KitchenSinkCallbacks for SinkUser {
         _ctx: CallContext,
         text: String,
         default_answer: Option<String>,
-    ) -> Result<Option<String>, SinkError> {
+    ) -> Result<Option<String>, RpcError<SinkError>> {
         if text == "fail" {
-            return Err(SinkError::Legacy);
+            return Err(SinkError::Legacy.into());
         }
         Ok(default_answer)
     }
@@ -269,9 +272,9 @@ async fn every_method_kind_in_both_directions() {
         };
         assert_eq!(within(sink.old_echo(old.clone())).await.unwrap(), old);
 
-        within(sink.search("q".into(), None, None)).await.unwrap();
+        within(sink.search("q", None, None)).await.unwrap();
         assert_eq!(within(seen.recv()).await.unwrap(), "search q None None");
-        within(sink.search("q".into(), Some(3), Some("c".into())))
+        within(sink.search("q", Some(3), Some("c".into())))
             .await
             .unwrap();
         assert_eq!(
@@ -372,12 +375,13 @@ impl kw::Fn for Keywords {
         _ctx: CallContext,
         self_: kw::Type,
         default: Option<kw::Match>,
-    ) -> Result<kw::Match, kw::Async> {
+    ) -> Result<kw::Match, RpcError<kw::Async>> {
         match default {
             Some(m) => Ok(m),
             None => Err(kw::Async::Yield {
                 r#type: self_.r#type,
-            }),
+            }
+            .into()),
         }
     }
 
@@ -438,13 +442,18 @@ async fn keyword_names_work_on_the_wire() {
         (value.new, value.r#impl.clone(), value.crate_),
         (-1, vec![1], -2)
     );
-    let err = within(f.r#type(value.clone(), None)).await.unwrap_err();
+    // The schema's own `RpcError` and the runtime's, one package next to the other.
+    let own = kw::RpcError { code: 7 };
+    let err: RpcError<kw::Async> = within(f.r#type(value.clone(), None)).await.unwrap_err();
     assert_eq!(err.app(), Some(&kw::Async::Yield { r#type: "t".into() }));
+    assert_eq!(own.code, 7);
+    // Displayed as a sentence, not as its Debug form.
+    assert_eq!(err.to_string(), r#"yield (type: "t")"#);
     let m = within(f.r#type(value, Some(kw::Match::Self_)))
         .await
         .unwrap();
     assert_eq!(m, kw::Match::Self_);
-    let none: Vec<_> = within(f.class("n".into(), None).collect::<Vec<_>>()).await;
+    let none: Vec<_> = within(f.class("n", None).collect::<Vec<_>>()).await;
     assert!(none.is_empty());
     assert!(matches!(
         within(client.call_value("keywords.fn/nope", vec![])).await,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use common::{DropSignal, connect, serve, within};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
-use wsp_codegen_compile_tests::math::{self, MathClient, MathError, MathServer, RpcError};
+use wsp_codegen_compile_tests::math::{self, MathClient, MathError, MathServer};
+use wsp_runtime::RpcError;
 use wsp_runtime::codegen::{CallOptions, Stream};
 use wsp_runtime::{CallContext, CallError, Codec, ServiceError};
 
@@ -18,16 +19,19 @@ struct MathImpl {
 }
 
 impl math::Math for MathImpl {
-    async fn add(&self, _ctx: CallContext, values: Vec<i64>) -> Result<i64, MathError> {
+    async fn add(&self, _ctx: CallContext, values: Vec<i64>) -> Result<i64, RpcError<MathError>> {
         values
             .iter()
             .try_fold(0i64, |sum, v| sum.checked_add(*v))
-            .ok_or(MathError::Overflow {
-                operation: "add".into(),
+            .ok_or_else(|| {
+                MathError::Overflow {
+                    operation: "add".into(),
+                }
+                .into()
             })
     }
 
-    async fn divide(&self, ctx: CallContext, a: f64, b: f64) -> Result<f64, MathError> {
+    async fn divide(&self, ctx: CallContext, a: f64, b: f64) -> Result<f64, RpcError<MathError>> {
         if a == 42.0 {
             // A slow call: it only ends by being dropped (deadline or cancellation).
             let _ = self.events.send(if ctx.deadline().is_some() {
@@ -38,8 +42,22 @@ impl math::Math for MathImpl {
             let _guard = DropSignal(self.events.clone(), "handler dropped");
             std::future::pending::<()>().await;
         }
+        // Runtime errors beside the declared one: what a handler says when its database is
+        // down, a safe message for a bug, and a failed call of its own passed on with `?`.
+        if a == 503.0 {
+            return Err(RpcError::unavailable("the database is down"));
+        }
+        if a == 500.0 {
+            return Err(RpcError::internal("the ledger could not be read"));
+        }
+        if a == 400.0 {
+            let _: f64 = ctx
+                .caller()
+                .call("nowhere.Nothing/at_all", &[(); 0], CallOptions::new())
+                .await?;
+        }
         if b == 0.0 {
-            return Err(MathError::DivisionByZero);
+            return Err(MathError::DivisionByZero.into());
         }
         Ok(a / b)
     }
@@ -104,7 +122,27 @@ async fn unary_stream_notify_and_errors(codec: Codec) {
     assert_eq!(within(s.math.divide(1.0, 4.0)).await.unwrap(), 0.25);
     let err = within(s.math.divide(1.0, 0.0)).await.unwrap_err();
     assert_eq!(err.app(), Some(&MathError::DivisionByZero));
-    assert_eq!(err.to_string(), "DivisionByZero");
+    // Errors display as sentences, not as their Debug form.
+    assert_eq!(err.to_string(), "division by zero");
+    match within(s.math.divide(503.0, 1.0)).await {
+        Err(RpcError::Call(CallError::Unavailable(m))) => assert_eq!(m, "the database is down"),
+        other => panic!("expected UNAVAILABLE, got {other:?}"),
+    }
+    let err = within(s.math.divide(503.0, 1.0)).await.unwrap_err();
+    assert_eq!(err.to_string(), "unavailable: the database is down");
+    assert_eq!(err.code(), Some(wsp_runtime::ErrorCode::Unavailable));
+    match within(s.math.divide(500.0, 1.0)).await {
+        Err(RpcError::Call(CallError::Internal(m))) => {
+            assert_eq!(m, "the ledger could not be read")
+        }
+        other => panic!("expected INTERNAL, got {other:?}"),
+    }
+    // The handler's own call failed (no such method at the client): the caller learns only
+    // that the handler failed.
+    match within(s.math.divide(400.0, 1.0)).await {
+        Err(RpcError::Call(CallError::Internal(m))) => assert_eq!(m, "internal error"),
+        other => panic!("expected INTERNAL, got {other:?}"),
+    }
     within(s.math.reset()).await.unwrap();
     // The adapter announced its schema fingerprint in HELLO.
     let peer = s.client.peer().expect("connected");
@@ -119,7 +157,7 @@ async fn unary_stream_notify_and_errors(codec: Codec) {
     let empty: Vec<_> = within(s.math.count(2, 1).collect::<Vec<_>>()).await;
     assert!(empty.is_empty());
 
-    within(s.math.log("hello".into())).await.unwrap();
+    within(s.math.log("hello")).await.unwrap();
     assert_eq!(within(s.logs.recv()).await.as_deref(), Some("hello"));
 
     // Concurrent calls through `&self` on clones.

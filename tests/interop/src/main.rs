@@ -46,6 +46,7 @@ mod values;
 use std::collections::BTreeMap;
 use std::f64::consts::PI;
 use std::time::Duration;
+use wsp_runtime::RpcError;
 
 use futures_util::StreamExt;
 use tokio::io::AsyncReadExt;
@@ -104,16 +105,19 @@ impl Drop for DropEvent {
 struct MathImpl;
 
 impl math::Math for MathImpl {
-    async fn add(&self, _ctx: CallContext, values: Vec<i64>) -> Result<i64, MathError> {
+    async fn add(&self, _ctx: CallContext, values: Vec<i64>) -> Result<i64, RpcError<MathError>> {
         values
             .iter()
             .try_fold(0i64, |sum, v| sum.checked_add(*v))
-            .ok_or(MathError::Overflow {
-                operation: "add".into(),
+            .ok_or_else(|| {
+                MathError::Overflow {
+                    operation: "add".into(),
+                }
+                .into()
             })
     }
 
-    async fn divide(&self, _ctx: CallContext, a: f64, b: f64) -> Result<f64, MathError> {
+    async fn divide(&self, _ctx: CallContext, a: f64, b: f64) -> Result<f64, RpcError<MathError>> {
         if a == 42.0 {
             // Slow on purpose: ends only by being dropped (cancellation or deadline).
             event("divide started");
@@ -121,7 +125,7 @@ impl math::Math for MathImpl {
             std::future::pending::<()>().await;
         }
         if b == 0.0 {
-            return Err(MathError::DivisionByZero);
+            return Err(MathError::DivisionByZero.into());
         }
         Ok(a / b)
     }
@@ -156,7 +160,7 @@ impl math::Math for MathImpl {
 struct GeometryImpl;
 
 impl geometry::Geometry for GeometryImpl {
-    async fn area(&self, ctx: CallContext, shape: Shape) -> Result<f64, GeometryError> {
+    async fn area(&self, ctx: CallContext, shape: Shape) -> Result<f64, RpcError<GeometryError>> {
         match shape {
             Shape::Circle { radius, .. } => {
                 let peer = geometry::GeometryCallbacksClient::from_context(&ctx);
@@ -169,17 +173,19 @@ impl geometry::Geometry for GeometryImpl {
                 if !confirmed {
                     return Err(GeometryError::Degenerate {
                         reason: "not confirmed".into(),
-                    });
+                    }
+                    .into());
                 }
                 let _ = peer.progress(0.5).await;
                 Ok(PI * radius * radius)
             }
             Shape::Polygon { points } if points.len() < 3 => Err(GeometryError::Degenerate {
                 reason: "too few points".into(),
-            }),
+            }
+            .into()),
             Shape::Polygon { .. } => Ok(1.0),
             Shape::Empty => Ok(0.0),
-            Shape::Unknown => Err(GeometryError::TooLarge),
+            Shape::Unknown => Err(GeometryError::TooLarge.into()),
         }
     }
 
@@ -187,11 +193,12 @@ impl geometry::Geometry for GeometryImpl {
         &self,
         _ctx: CallContext,
         shape: Shape,
-    ) -> Result<geometry::Measurement, common::CommonError> {
+    ) -> Result<geometry::Measurement, RpcError<common::CommonError>> {
         if shape == Shape::Empty {
             return Err(common::CommonError::NotFound {
                 what: "shape".into(),
-            });
+            }
+            .into());
         }
         Ok(geometry::Measurement {
             area: 2.0,
@@ -242,12 +249,13 @@ impl sink::KitchenSink for SinkImpl {
         query: String,
         limit: Option<u32>,
         cursor: Option<String>,
-    ) -> Result<Vec<sink::Containers>, sink::SinkError> {
+    ) -> Result<Vec<sink::Containers>, RpcError<sink::SinkError>> {
         if query == "fail" {
             return Err(sink::SinkError::Broken {
                 part: cursor.unwrap_or_default(),
                 code: limit,
-            });
+            }
+            .into());
         }
         Ok(vec![values::containers()])
     }
@@ -256,7 +264,7 @@ impl sink::KitchenSink for SinkImpl {
         &self,
         _ctx: CallContext,
         root: sink::Tree,
-    ) -> impl Stream<Item = Result<sink::Node, sink::SinkError>> + Send + 'static {
+    ) -> impl Stream<Item = Result<sink::Node, RpcError<sink::SinkError>>> + Send + 'static {
         let mut items = vec![Ok(sink::Node {
             value: BIG,
             next: Some(Box::new(sink::Node {
@@ -265,7 +273,7 @@ impl sink::KitchenSink for SinkImpl {
             })),
         })];
         if root.label == "fail" {
-            items.push(Err(sink::SinkError::Unknown));
+            items.push(Err(sink::SinkError::Unknown.into()));
         }
         futures_util::stream::iter(items)
     }
@@ -400,7 +408,9 @@ async fn client(url: &str, codec: Codec) {
     assert_eq!(m.add(vec![BIG, 1]).await.unwrap(), BIG + 1);
     assert_eq!(m.add(vec![i64::MIN]).await.unwrap(), i64::MIN);
     match m.add(vec![i64::MAX, 1]).await {
-        Err(math::RpcError::App(MathError::Overflow { operation })) => assert_eq!(operation, "add"),
+        Err(wsp_runtime::RpcError::App(MathError::Overflow { operation })) => {
+            assert_eq!(operation, "add")
+        }
         other => panic!("expected Overflow, got {other:?}"),
     }
     assert_eq!(m.divide(1.0, 4.0).await.unwrap(), 0.25);
@@ -421,7 +431,7 @@ async fn client(url: &str, codec: Codec) {
     drop(long);
     assert_eq!(first, [1, 2, 3]);
     m.reset().await.unwrap();
-    m.log("from rust".into()).await.unwrap();
+    m.log("from rust").await.unwrap();
 
     // Deadline: the Node handler waits for its signal; the call fails locally and remotely.
     let err = m
@@ -430,7 +440,10 @@ async fn client(url: &str, codec: Codec) {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, math::RpcError::Call(CallError::DeadlineExceeded)),
+        matches!(
+            err,
+            wsp_runtime::RpcError::Call(CallError::DeadlineExceeded)
+        ),
         "{err:?}"
     );
     // Cancellation: dropping the call sends CANCEL.
@@ -480,11 +493,11 @@ async fn client(url: &str, codec: Codec) {
     let primitives = values::primitives();
     assert_eq!(k.echo(primitives.clone()).await.unwrap(), primitives);
     assert_eq!(
-        k.search("q".into(), None, None).await.unwrap(),
+        k.search("q", None, None).await.unwrap(),
         vec![values::containers()]
     );
     let err = k
-        .search("fail".into(), Some(3), Some("c".into()))
+        .search("fail", Some(3), Some("c".into()))
         .await
         .unwrap_err();
     assert_eq!(
@@ -591,7 +604,7 @@ async fn relay_call(url: &str, target: &str, codec: Codec, secret: Option<&str>,
     assert_eq!(sum, BIG + 3);
     println!("add {sum}");
     match m.add(vec![i64::MAX, 1]).await {
-        Err(math::RpcError::App(MathError::Overflow { operation })) => {
+        Err(wsp_runtime::RpcError::App(MathError::Overflow { operation })) => {
             println!("overflow {operation}")
         }
         other => panic!("expected Overflow, got {other:?}"),
@@ -604,7 +617,7 @@ async fn relay_call(url: &str, target: &str, codec: Codec, secret: Option<&str>,
     let counted: Vec<u32> = m.count(1, 5).map(Result::unwrap).collect().await;
     assert_eq!(counted, [1, 2, 3, 4, 5]);
     println!("count {counted:?}");
-    m.log("through the relay".into()).await.unwrap();
+    m.log("through the relay").await.unwrap();
     // `reset` makes the host print who called.
     m.reset().await.unwrap();
     client.close(1000, "done").await.expect("closes");

@@ -1,12 +1,12 @@
-//! Typed clients (one per side of a service) and the typed error of methods with `throws`.
+//! Typed clients (one per side of a service).
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::TokenStream;
 use quote::quote;
-use wsp_idl::{Method, MethodKind};
+use wsp_idl::{Method, MethodKind, Primitive, TypeRef};
 
 use super::PackageGen;
 use super::docs::method_doc_attrs;
-use super::names::{field_ident, ident, type_ident};
+use super::names::{field_ident, ident};
 use super::service::Side;
 use super::types::deprecated_attr;
 
@@ -21,105 +21,12 @@ const CLIENT_HELPERS: &[&str] = &[
 ];
 
 impl PackageGen<'_> {
-    /// Whether any method of this package's services declares `throws`.
-    pub(crate) fn needs_rpc_error(&self) -> bool {
-        self.model
-            .package(self.package)
-            .services()
-            .flat_map(|s| s.methods.iter().chain(&s.client_methods))
-            .any(|m| m.throws.is_some())
-    }
-
-    /// The name of the typed call error: `RpcError`, unless the package declares a type so named.
-    pub(crate) fn rpc_error_ident(&self) -> Ident {
-        let mut name = "RpcError".to_owned();
-        while self
-            .model
-            .package(self.package)
-            .types()
-            .map(|t| type_ident(&t.name).to_string())
-            .chain(
-                self.model
-                    .package(self.package)
-                    .services()
-                    .map(|s| type_ident(&s.name).to_string()),
-            )
-            .any(|n| n == name)
-        {
-            name.push('_');
-        }
-        ident(&name)
-    }
-
-    /// `RpcError<E>`: a method's declared error, or any other failure of the call.
-    pub(crate) fn rpc_error(&self) -> TokenStream {
-        let name = self.rpc_error_ident();
-        let allow = self.allow();
-        quote! {
-            /// The error of a call to a method that declares `throws E`: the callee's typed
-            /// error, or a failure of the call itself.
-            #allow
-            #[derive(::std::fmt::Debug, ::std::clone::Clone)]
-            pub enum #name<E> {
-                /// The callee answered with the method's declared error (`APPLICATION`).
-                App(E),
-                /// The call failed otherwise: transport, deadline, unknown method, ... (the
-                /// variants of `CallError` say what to do next).
-                Call(::wsp_runtime::codegen::CallError),
-            }
-
-            #allow
-            impl<E> #name<E> {
-                /// The declared error, if that is what the callee answered.
-                pub fn app(&self) -> ::std::option::Option<&E> {
-                    match self {
-                        Self::App(e) => ::std::option::Option::Some(e),
-                        Self::Call(_) => ::std::option::Option::None,
-                    }
-                }
-            }
-
-            #allow
-            impl<E: ::std::fmt::Display> ::std::fmt::Display for #name<E> {
-                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                    match self {
-                        Self::App(e) => ::std::fmt::Display::fmt(e, f),
-                        Self::Call(e) => ::std::fmt::Display::fmt(e, f),
-                    }
-                }
-            }
-
-            #allow
-            impl<E: ::std::error::Error + 'static> ::std::error::Error for #name<E> {
-                fn source(&self) -> ::std::option::Option<&(dyn ::std::error::Error + 'static)> {
-                    match self {
-                        Self::App(e) => ::std::option::Option::Some(e),
-                        Self::Call(e) => ::std::option::Option::Some(e),
-                    }
-                }
-            }
-
-            #allow
-            impl<E: ::wsp_runtime::codegen::serde::de::DeserializeOwned>
-                ::std::convert::From<::wsp_runtime::codegen::CallError> for #name<E>
-            {
-                fn from(error: ::wsp_runtime::codegen::CallError) -> Self {
-                    match error.details::<E>() {
-                        ::std::option::Option::Some(::std::result::Result::Ok(e)) => Self::App(e),
-                        _ => Self::Call(error),
-                    }
-                }
-            }
-        }
-    }
-
     /// The error type a client method returns.
     fn client_error(&self, m: &Method) -> TokenStream {
         match m.throws {
             Some(id) => {
-                let name = self.rpc_error_ident();
                 let e = self.type_path(id);
-                quote!(#name<#e>)
+                quote!(::wsp_runtime::codegen::RpcError<#e>)
             }
             None => quote!(::wsp_runtime::codegen::CallError),
         }
@@ -217,7 +124,23 @@ impl PackageGen<'_> {
         let docs = method_doc_attrs(m, &format!("{verb} `{}`.", side.path(m)));
         let deprecated = deprecated_attr(&m.deprecated);
         let path = side.path(m);
-        let params = self.params(m);
+        // A `string` parameter takes anything that becomes a `String` (`"text"`, a `String`,
+        // …), so calls do not need `.into()`.
+        let is_string = |ty: &TypeRef| matches!(ty, TypeRef::Primitive(Primitive::String));
+        let params = m.params.iter().zip(self.params(m)).map(|(p, param)| {
+            if is_string(&p.ty) {
+                let name = field_ident(&p.name);
+                quote!(#name: impl ::std::convert::Into<::std::string::String>)
+            } else {
+                param
+            }
+        });
+        let params: Vec<TokenStream> = params.collect();
+        let strings = m.params.iter().filter(|p| is_string(&p.ty)).map(|p| {
+            let name = field_ident(&p.name);
+            quote!(let #name: ::std::string::String = ::std::convert::Into::into(#name);)
+        });
+        let strings = quote!(#(#strings)*);
         let args = m.params.iter().map(|p| {
             let name = field_ident(&p.name);
             match self.wire(&p.ty) {
@@ -244,6 +167,7 @@ impl PackageGen<'_> {
                     #docs
                     #deprecated
                     pub async fn #rust_name(&self, #(#params),*) -> ::std::result::Result<#result, #error> {
+                        #strings
                         let __result: #decode_ty = self.caller.call(#path, #args, self.options).await?;
                         ::std::result::Result::Ok(__result #unwrap)
                     }
@@ -260,6 +184,7 @@ impl PackageGen<'_> {
                     pub fn #rust_name(&self, #(#params),*) -> impl ::wsp_runtime::codegen::Stream<
                         Item = ::std::result::Result<#result, #error>
                     > + ::std::marker::Send + ::std::marker::Unpin + 'static {
+                        #strings
                         let __items = self.caller.stream::<_, #decode_ty>(#path, #args, self.options);
                         ::wsp_runtime::codegen::StreamExt::map(__items, |__item| {
                             __item #unwrap .map_err(::std::convert::From::from)
@@ -271,6 +196,7 @@ impl PackageGen<'_> {
                 #docs
                 #deprecated
                 pub async fn #rust_name(&self, #(#params),*) -> ::std::result::Result<(), #error> {
+                    #strings
                     self.caller.notify(#path, #args).await
                 }
             },

@@ -65,18 +65,12 @@ pub(crate) struct PackageGen<'a> {
 impl PackageGen<'_> {
     /// Fails when two generated top-level items of this package would get the same Rust name
     /// (a type named `GeometryClient` next to service `Geometry`, say).
-    fn check_names(&self, with_rpc_error: bool) -> Result<(), Error> {
+    fn check_names(&self) -> Result<(), Error> {
         let mut names: Vec<(String, String)> = Vec::new();
         for t in self.model.package(self.package).types() {
             names.push((
                 type_ident(&t.name).to_string(),
                 format!("type `{}`", t.qualified_name),
-            ));
-        }
-        if with_rpc_error {
-            names.push((
-                self.rpc_error_ident().to_string(),
-                "the typed call error".to_owned(),
             ));
         }
         for s in self.model.package(self.package).services() {
@@ -101,11 +95,7 @@ impl PackageGen<'_> {
             items.push(self.type_def(t));
         }
         let services: Vec<_> = self.model.package(self.package).services().collect();
-        let with_rpc_error = !services.is_empty() && self.needs_rpc_error();
-        self.check_names(with_rpc_error)?;
-        if with_rpc_error {
-            items.push(self.rpc_error());
-        }
+        self.check_names()?;
         for s in services {
             items.push(self.service(s));
         }

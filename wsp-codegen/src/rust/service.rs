@@ -143,10 +143,14 @@ impl PackageGen<'_> {
         }
     }
 
-    /// The error type a handler of `m` returns: its `throws` type or the runtime's error.
+    /// The error type a handler of `m` returns: `RpcError` of its `throws` type (the declared
+    /// error or a runtime one), or the runtime's error.
     fn handler_error(&self, m: &Method) -> TokenStream {
         match m.throws {
-            Some(id) => self.type_path(id),
+            Some(id) => {
+                let e = self.type_path(id);
+                quote!(::wsp_runtime::codegen::RpcError<#e>)
+            }
             None => quote!(::wsp_runtime::codegen::ServiceError),
         }
     }

@@ -212,7 +212,7 @@ impl PackageGen<'_> {
         }
     }
 
-    /// `variant_name`, `Display`, `Error` and the conversion into the runtime's handler error.
+    /// `variant_name`, `Display`, `Error` and the conversions into the runtime's errors.
     fn error_impls(&self, t: &TypeDef, variants: &[Variant]) -> TokenStream {
         let name = type_ident(&t.name);
         let allow = self.allow();
@@ -226,6 +226,25 @@ impl PackageGen<'_> {
             } else {
                 quote!(Self::#vname { .. } => #wire)
             }
+        });
+        // Displayed as a sentence: the variant's name in words, then its fields
+        // (`overflow (operation: "add")`).
+        let sentences = variants.iter().map(|v| {
+            let vname = type_ident(&v.name);
+            let words = snake(&v.name).replace('_', " ");
+            if v.is_unit() {
+                return quote!(Self::#vname => f.write_str(#words));
+            }
+            let fields: Vec<_> = v.fields.iter().map(|f| field_ident(&f.name)).collect();
+            let format = format!(
+                "{words} ({})",
+                v.fields
+                    .iter()
+                    .map(|f| format!("{}: {{:?}}", f.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            quote!(Self::#vname { #(#fields),* } => ::std::write!(f, #format, #(#fields),*))
         });
         quote! {
             #allow
@@ -242,12 +261,22 @@ impl PackageGen<'_> {
             #allow
             impl ::std::fmt::Display for #name {
                 fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                    ::std::fmt::Debug::fmt(self, f)
+                    match self {
+                        #(#sentences,)*
+                        Self::#unknown => f.write_str("an error this version of the schema does not know"),
+                    }
                 }
             }
 
             #allow
             impl ::std::error::Error for #name {}
+
+            #allow
+            impl ::wsp_runtime::codegen::ApplicationError for #name {
+                fn variant_name(&self) -> &'static str {
+                    #name::variant_name(self)
+                }
+            }
 
             #allow
             impl ::std::convert::From<#name> for ::wsp_runtime::codegen::ServiceError {
