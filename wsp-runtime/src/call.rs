@@ -67,12 +67,18 @@ impl CallOptions {
         self
     }
 
+    /// The call's deadline: its own, or the default, and in any case no later than the
+    /// deadline of the incoming call whose handler makes it (see [`Caller`]).
     fn resolve(self, default: Option<Duration>) -> Option<Instant> {
-        match self.deadline {
+        let own = match self.deadline {
             DeadlineOpt::Default => default.map(|d| Instant::now() + d),
             DeadlineOpt::None => None,
             DeadlineOpt::After(d) => Some(Instant::now() + d),
             DeadlineOpt::At(t) => Some(t),
+        };
+        match (own, crate::connection::serving_deadline()) {
+            (Some(own), Some(serving)) => Some(own.min(serving)),
+            (own, serving) => own.or(serving),
         }
     }
 }
@@ -101,6 +107,19 @@ pub(crate) trait Link: Send + Sync + 'static {
 /// [`Client`](crate::Client)'s current connection, whichever it is at the time of the call.
 ///
 /// Generated typed clients wrap a `Caller`.
+///
+/// # Calls made by a handler
+///
+/// A call (or stream, or notification) made while a handler runs — through
+/// [`CallContext::caller`](crate::CallContext::caller), a [`Client`](crate::Client) or any other
+/// `Caller` — inherits the deadline of the call the handler serves: its deadline is the earlier
+/// of its own (or the default) and the served call's, and is sent to the callee as usual, so
+/// the callee stops in time as well. It ends with the served call: when that call's deadline
+/// passes the inner call fails locally with [`CallError::DeadlineExceeded`]; when it is
+/// cancelled (CANCEL from its caller, or its connection closing) the handler is dropped, and
+/// with it the inner call, which sends CANCEL. This holds for calls made in the handler's own
+/// future (including its stream); a task the handler spawns (`tokio::spawn`) inherits nothing
+/// and lives on, so work that must outlive the call runs there.
 #[derive(Clone)]
 pub struct Caller {
     target: Target,

@@ -51,6 +51,7 @@ pub struct ClientBuilder {
     config: Config,
     codec: Codec,
     reconnect: ReconnectPolicy,
+    retry_first_connect: bool,
     fail_fast: bool,
     services: Vec<Arc<dyn Service>>,
     observer: Option<Observer>,
@@ -84,9 +85,26 @@ impl ClientBuilder {
         self
     }
 
-    /// The reconnect policy (default: on, 200 ms · 1.15ⁿ up to 30 s, ±20 % jitter).
+    /// The reconnect policy (default: on, 200 ms · 1.15ⁿ up to 30 s, ±20 % jitter); it also
+    /// paces the retries of a failed first connect (see
+    /// [`retry_first_connect`](Self::retry_first_connect)).
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.reconnect = policy;
+        self
+    }
+
+    /// Whether [`Client::connect`] retries a failed first connect under the
+    /// [reconnect policy](Self::reconnect) (default `true`, as the TypeScript client does): a
+    /// client started before its server, or during a deploy, connects once the server is up.
+    /// Only failures that retrying can fix are retried (refused TCP connections, resets, the
+    /// handshake timeout, HTTP 5xx, 408 and 429); an answer that would only be repeated fails
+    /// at once (another HTTP refusal such as 401 or 403, a TLS certificate failure, an
+    /// unsupported subprotocol, a malformed URL or header, a relay's refusal, a failed
+    /// end-to-end handshake). With the policy's [`max_attempts`](ReconnectPolicy::max_attempts)
+    /// retries spent (or reconnecting [disabled](ReconnectPolicy::disabled)), `connect` returns
+    /// the last error. `false`: the first failure is returned at once.
+    pub fn retry_first_connect(mut self, on: bool) -> Self {
+        self.retry_first_connect = on;
         self
     }
 
@@ -173,6 +191,7 @@ impl ClientBuilder {
                 config: Arc::new(self.config),
                 codec: self.codec,
                 reconnect: self.reconnect,
+                retry_first_connect: self.retry_first_connect,
                 fail_fast: self.fail_fast,
                 registry: Arc::new(registry),
                 observer: self.observer,
@@ -185,6 +204,8 @@ impl ClientBuilder {
                 last_close: Mutex::new(None),
                 next_conn_id: AtomicU64::new(1),
                 connect_lock: tokio::sync::Mutex::new(()),
+                stop_epoch: AtomicU64::new(0),
+                stop_notify: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -200,6 +221,7 @@ pub(crate) struct ClientShared {
     pub(crate) config: Arc<Config>,
     pub(crate) codec: Codec,
     reconnect: ReconnectPolicy,
+    retry_first_connect: bool,
     fail_fast: bool,
     registry: Arc<Registry>,
     observer: Option<Observer>,
@@ -214,6 +236,10 @@ pub(crate) struct ClientShared {
     last_close: Mutex<Option<CloseInfo>>,
     next_conn_id: AtomicU64,
     connect_lock: tokio::sync::Mutex<()>,
+    /// Raised (and `stop_notify` notified) by `disconnect` and `close` before they take the
+    /// connect lock, so that a `connect` retrying its first connect gives way to them.
+    stop_epoch: AtomicU64,
+    stop_notify: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -417,6 +443,45 @@ async fn connect_tcp(
     Ok(GuardedIo::new(io, config.write_timeout))
 }
 
+/// Set while [`Client::connect`] runs: if its future is dropped first, the client goes back to
+/// disconnected.
+struct Unfinished<'a>(Option<&'a Arc<ClientShared>>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            s.stopped.store(true, Ordering::Release);
+            if !s.closed.load(Ordering::Acquire) {
+                s.state.send_replace(ConnectionState::Disconnected);
+            }
+        }
+    }
+}
+
+/// Whether a failed first connect may succeed when tried again (see
+/// [`ClientBuilder::retry_first_connect`]): a transport failure may pass; an answer from the
+/// server, the relay or the certificate check would only be repeated.
+fn worth_retrying(e: &ConnectError) -> bool {
+    match e {
+        ConnectError::WebSocket(ws) => match ws {
+            WsError::Io(_)
+            | WsError::ConnectionClosed
+            | WsError::AlreadyClosed
+            | WsError::Protocol(_) => true,
+            WsError::Http(resp) => {
+                let status = resp.status().as_u16();
+                status >= 500 || status == 408 || status == 429
+            }
+            _ => false,
+        },
+        ConnectError::Timeout => true,
+        // A TLS failure (an untrusted or mismatched certificate), an unsupported subprotocol,
+        // a malformed header, the application's close, a relay's refusal or broken protocol,
+        // a failed end-to-end handshake, and whatever else may be added.
+        _ => false,
+    }
+}
+
 /// Keeps the link up: waits for the connection to close, then reconnects with backoff unless
 /// the application stopped it.
 async fn supervise(shared: Arc<ClientShared>, mut conn: Arc<ConnInner>) {
@@ -489,6 +554,7 @@ impl Client {
             config: Config::default(),
             codec: Codec::MsgPack,
             reconnect: ReconnectPolicy::default(),
+            retry_first_connect: true,
             fail_fast: false,
             services: Vec::new(),
             observer: None,
@@ -514,10 +580,15 @@ impl Client {
         builder
     }
 
-    /// Connects (once; returns at once if already connected). A failed first connect is
-    /// returned as an error and not retried.
+    /// Connects (once; returns at once if already connected). A failed first connect is retried
+    /// with backoff under the client's [`ReconnectPolicy`] while the failure is one retrying can
+    /// fix, and the last error is returned once the policy's attempts are spent (see
+    /// [`ClientBuilder::retry_first_connect`]); [`disconnect`](Self::disconnect) or
+    /// [`close`](Self::close) meanwhile make it return [`ConnectError::Closed`]. While it
+    /// retries the state is [`ConnectionState::Connecting`].
     pub async fn connect(&self) -> Result<(), ConnectError> {
         let s = &self.shared;
+        let epoch = s.stop_epoch.load(Ordering::Acquire);
         let _guard = s.connect_lock.lock().await;
         if s.closed.load(Ordering::Acquire) {
             return Err(ConnectError::Closed);
@@ -530,7 +601,43 @@ impl Client {
         }
         s.stopped.store(false, Ordering::Release);
         s.state.send_replace(ConnectionState::Connecting);
-        match s.open().await {
+        // A connect dropped before it is done leaves the client disconnected, not connecting.
+        let mut unfinished = Unfinished(Some(s));
+        let mut retries = 0u32;
+        let outcome = loop {
+            // Created before the epoch is checked, so no stop in between is missed.
+            let stop = s.stop_notify.notified();
+            if s.stop_epoch.load(Ordering::Acquire) != epoch {
+                break Err(ConnectError::Closed);
+            }
+            let e = tokio::select! {
+                r = s.open() => match r {
+                    Ok(conn) => break Ok(conn),
+                    Err(e) => e,
+                },
+                () = stop => break Err(ConnectError::Closed),
+            };
+            let policy = &s.reconnect;
+            let give_up = !s.retry_first_connect
+                || !policy.enabled
+                || !worth_retrying(&e)
+                || policy.max_attempts.is_some_and(|max| retries >= max);
+            if give_up {
+                break Err(e);
+            }
+            tracing::debug!(error = %e, attempt = retries, "first connect failed; retrying");
+            let stop = s.stop_notify.notified();
+            if s.stop_epoch.load(Ordering::Acquire) != epoch {
+                break Err(ConnectError::Closed);
+            }
+            tokio::select! {
+                () = tokio::time::sleep(policy.delay(retries)) => {}
+                () = stop => break Err(ConnectError::Closed),
+            }
+            retries += 1;
+        };
+        unfinished.0 = None;
+        match outcome {
             Ok(conn) => {
                 s.set_current(Some(conn.clone()), ConnectionState::Connected);
                 *lock(&s.supervisor) = Some(tokio::spawn(supervise(s.clone(), conn)));
@@ -538,10 +645,19 @@ impl Client {
             }
             Err(e) => {
                 s.stopped.store(true, Ordering::Release);
-                s.state.send_replace(ConnectionState::Disconnected);
+                if !s.closed.load(Ordering::Acquire) {
+                    s.state.send_replace(ConnectionState::Disconnected);
+                }
                 Err(e)
             }
         }
+    }
+
+    /// Makes a `connect` that is retrying its first connect give up (it holds the connect
+    /// lock meanwhile).
+    fn interrupt_connect(&self) {
+        self.shared.stop_epoch.fetch_add(1, Ordering::AcqRel);
+        self.shared.stop_notify.notify_waiters();
     }
 
     async fn stop(
@@ -572,6 +688,7 @@ impl Client {
     /// Closes the link with 1000 and stops reconnecting; [`connect`](Self::connect) may be
     /// called again later. Idempotent.
     pub async fn disconnect(&self) {
+        self.interrupt_connect();
         let _guard = self.shared.connect_lock.lock().await;
         if self.shared.closed.load(Ordering::Acquire) {
             return;
@@ -588,6 +705,7 @@ impl Client {
     /// with [`CallError::Closed`] afterwards. Returns how the connection closed (`Ok` for
     /// 1000). Idempotent: later calls return the first outcome.
     pub async fn close(&self, code: u16, reason: &str) -> Result<CloseInfo, CloseError> {
+        self.interrupt_connect();
         let _guard = self.shared.connect_lock.lock().await;
         if !self.shared.closed.swap(true, Ordering::AcqRel) {
             self.stop(code, reason, ConnectionState::Closed).await;

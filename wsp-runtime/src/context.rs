@@ -90,18 +90,22 @@ impl CallContext {
         self.inner.conn.data.as_ref()
     }
 
-    /// A caller to call back into the connected peer (server → client calls).
+    /// A caller to call back into the connected peer (server → client calls). Calls made with
+    /// it from the handler inherit this call's deadline and end with it (see
+    /// [`Caller`](crate::Caller#calls-made-by-a-handler)).
     pub fn caller(&self) -> Caller {
         Caller::for_conn(self.inner.conn.clone())
     }
 
-    /// Whether the caller cancelled the call (the handler future is also dropped then; this is
-    /// for work the handler spawned).
+    /// Whether the call was cancelled: by the caller, by its deadline passing, or by its
+    /// connection closing (the handler future is also dropped then; this is for work the
+    /// handler spawned).
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancelled.load(Ordering::Acquire)
     }
 
-    /// Resolves once the caller cancelled the call or its connection closed.
+    /// Resolves once the caller cancelled the call, its deadline passed or its connection
+    /// closed.
     pub async fn cancelled(&self) {
         loop {
             let notified = self.inner.notify.notified();

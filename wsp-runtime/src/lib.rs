@@ -94,6 +94,7 @@ mod metering;
 mod origin;
 mod peer;
 pub mod relay;
+mod rpc_error;
 mod server;
 mod service;
 mod stats;
@@ -109,9 +110,10 @@ pub use context::{CallContext, ConnData};
 pub use error::{CallError, ConnectError, ErrorCode, ErrorDetails, ServiceError, peer_text};
 pub use origin::OriginPolicy;
 pub use peer::{Peer, PeerOptions};
+pub use rpc_error::{ApplicationError, RpcError};
 pub use server::{
     AcceptHook, AcceptRequest, BroadcastReport, CloseHook, OpenHook, Reject, Server, ServerBuilder,
-    negotiate_codec,
+    negotiate_codec, shutdown_signal,
 };
 pub use service::{CallKind, Encoded, FnService, Handler, Observed, Observer, Request, Service};
 pub use stats::StatsSnapshot;
@@ -131,6 +133,7 @@ pub mod codegen {
     pub use crate::context::{CallContext, ConnData};
     pub use crate::error::{CallError, ErrorCode, ServiceError};
     pub use crate::peer::Peer;
+    pub use crate::rpc_error::{ApplicationError, RpcError};
     pub use crate::service::{CallKind, Encoded, Handler, Request, Service};
     pub use crate::wire::codec::{Codec, DecodeError, EncodeError, Payload};
     pub use crate::with::{bytes, int64};

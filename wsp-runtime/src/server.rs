@@ -258,6 +258,7 @@ impl ServerBuilder {
             require_origin: self.require_origin,
             authenticate: self.authenticate,
             shutting_down: AtomicBool::new(false),
+            closed: watch::channel(false).0,
             accept_task: Mutex::new(None),
             slots: Mutex::default(),
             max_connections: self.max_connections,
@@ -286,6 +287,8 @@ struct ServerInner {
     require_origin: bool,
     authenticate: Option<AuthHook>,
     shutting_down: AtomicBool,
+    /// `true` once [`Server::close`] finished.
+    closed: watch::Sender<bool>,
     accept_task: Mutex<Option<JoinHandle<()>>>,
     /// Connections held, in all and per address.
     slots: Mutex<Slots>,
@@ -780,7 +783,8 @@ impl Server {
     }
 
     /// Graceful close: stops accepting, closes every connection with 1001 and returns once all
-    /// are closed (each bounded by the close timeout).
+    /// are closed (each bounded by the close timeout). Then [`closed`](Self::closed) resolves.
+    /// Idempotent.
     pub async fn close(&self) {
         self.inner.shutting_down.store(true, Ordering::Release);
         if let Some(t) = lock(&self.inner.accept_task).take() {
@@ -793,5 +797,86 @@ impl Server {
         let wait = rx.wait_for(|n| *n == 0);
         let bound = self.inner.config.close_timeout * 2 + std::time::Duration::from_millis(100);
         let _ = tokio::time::timeout(bound, wait).await;
+        self.inner.closed.send_replace(true);
+    }
+
+    /// Resolves once the server is closed: a [`close`](Self::close), called from anywhere
+    /// (another task, a handler, [`serve_until`](Self::serve_until)), has finished. A server
+    /// binary's `main` can await it to serve until then.
+    pub async fn closed(&self) {
+        let mut rx = self.inner.closed.subscribe();
+        // The sender lives in the server, which `self` keeps alive: this cannot fail.
+        let _ = rx.wait_for(|closed| *closed).await;
+    }
+
+    /// Serves until `signal` resolves, then closes gracefully ([`close`](Self::close):
+    /// connections get 1001 and are waited for) and returns; returns as well when the server is
+    /// closed from elsewhere first. With `wsp_runtime::shutdown_signal()` a server binary
+    /// stops cleanly on Ctrl-C or SIGTERM:
+    ///
+    /// ```no_run
+    /// # async fn run(server: wsp_runtime::Server) {
+    /// server.serve_until(tokio::signal::ctrl_c()).await;
+    /// # }
+    /// ```
+    pub async fn serve_until<F: std::future::Future>(&self, signal: F) {
+        tokio::select! {
+            _ = signal => self.close().await,
+            () = self.closed() => {}
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop: Ctrl-C (SIGINT) or, on Unix, SIGTERM (what
+/// `docker stop`, Kubernetes and systemd send). For [`Server::serve_until`]. If the signal
+/// handlers cannot be installed it logs the error and never resolves (the process still stops
+/// the usual way).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn sigterm_resolves_shutdown_signal() {
+        let mut signal = Box::pin(super::shutdown_signal());
+        // The first poll installs the handlers; only then may SIGTERM come (else it kills the
+        // test process).
+        assert!(futures_util::FutureExt::now_or_never(&mut signal).is_none());
+        let pid = std::process::id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("runs kill");
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(5), signal)
+            .await
+            .expect("SIGTERM resolves it");
     }
 }

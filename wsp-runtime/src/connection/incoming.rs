@@ -25,6 +25,22 @@ use crate::error::{ErrorCode, ServiceError};
 use crate::wire::codec::Payload;
 use crate::wire::{self, CallKind, Encoded, FrameError};
 
+tokio::task_local! {
+    /// The deadline of the incoming call whose handler is being polled (`None`: it has none),
+    /// set around every poll of a unary or stream handler — its first poll on the reader task
+    /// and the task it runs as afterwards. Calls the handler makes read it
+    /// ([`serving_deadline`]) and end by it at the latest. A task the handler spawns is not
+    /// inside it.
+    static SERVING: Option<Instant>;
+}
+
+/// The deadline of the call whose handler is running on this task, if any: calls made here
+/// inherit it (`call.rs`). One thread-local read.
+#[inline]
+pub(crate) fn serving_deadline() -> Option<Instant> {
+    SERVING.try_with(|d| *d).ok().flatten()
+}
+
 /// A CALL, STREAM or NOTIFY as read from the wire.
 pub(super) struct CallFrame<'a> {
     pub(super) kind: CallKind,
@@ -153,7 +169,7 @@ impl ConnInner {
                 let first = std::future::poll_fn(|cx| {
                     let _in = span.enter();
                     Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        fut.as_mut().poll(cx)
+                        SERVING.sync_scope(deadline, || fut.as_mut().poll(cx))
                     })))
                 })
                 .await;
@@ -280,10 +296,12 @@ impl ConnInner {
                     }
                 }
             };
+            let mut timed_out = false;
             let (frame, is_error) = match deadline {
                 Some(d) => match tokio::time::timeout_at(d, body).await {
                     Ok(r) => r,
                     Err(_) => {
+                        timed_out = true;
                         outcome_span.record("outcome", ErrorCode::DeadlineExceeded.as_str());
                         meter.done(ErrorCode::DeadlineExceeded.as_str());
                         let e = ServiceError::new(ErrorCode::DeadlineExceeded, "deadline exceeded");
@@ -294,6 +312,12 @@ impl ConnInner {
             };
             let entry = lock(&conn.incoming).remove(&id);
             if let Some(entry) = entry {
+                if timed_out {
+                    // Work the handler spawned learns of it through its context.
+                    if let Some(c) = entry.cancel.upgrade() {
+                        c.cancel();
+                    }
+                }
                 drop(entry);
                 conn.stats.sub(|c| &c.incoming_in_flight, 1);
                 conn.count_outcome(is_error);
@@ -301,6 +325,7 @@ impl ConnInner {
             }
         }
         .instrument(span);
+        let task = SERVING.scope(deadline, task);
         let mut incoming = lock(&self.incoming);
         let handle = tokio::spawn(task);
         // `dispatch` refused a duplicate id, so nothing is displaced here.

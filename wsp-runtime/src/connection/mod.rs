@@ -45,6 +45,7 @@ mod writer;
 pub(crate) use dispatch::{CancelCall, Dispatch, IncomingCall, Started};
 pub use dispatch::{ConnData, Handler};
 use incoming::IncomingEntry;
+pub(crate) use incoming::serving_deadline;
 pub(crate) use outgoing::ActiveStream;
 use outgoing::PendingMap;
 
