@@ -130,10 +130,12 @@ pub use tokio_tungstenite;
 pub mod codegen {
     pub use crate::adapt::{Bytes, Int64};
     pub use crate::call::{CallOptions, CallStream, Caller};
+    pub use crate::client::Client;
     pub use crate::context::{CallContext, ConnData};
-    pub use crate::error::{CallError, ErrorCode, ServiceError};
+    pub use crate::error::{CallError, ConnectError, ErrorCode, ServiceError};
     pub use crate::peer::Peer;
     pub use crate::rpc_error::{ApplicationError, RpcError};
+    pub use crate::server::{BroadcastReport, Server};
     pub use crate::service::{CallKind, Encoded, Handler, Request, Service};
     pub use crate::wire::codec::{Codec, DecodeError, EncodeError, Payload};
     pub use crate::with::{bytes, int64};

@@ -5,13 +5,13 @@
 mod common;
 
 use std::sync::Arc;
-use wsp_runtime::RpcError;
 
 use common::{connect, serve, within};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use wsp_codegen_compile_tests::chat::{
-    self, ChatCallbacksClient, ChatCallbacksServer, ChatClient, ChatError, ChatServer, Message,
+    self, ChatBroadcast, ChatCallbacksClient, ChatCallbacksServer, ChatClient, ChatError,
+    ChatServer, Message,
 };
 use wsp_codegen_compile_tests::common::{CommonError, Timestamp};
 use wsp_codegen_compile_tests::geometry::{
@@ -19,7 +19,7 @@ use wsp_codegen_compile_tests::geometry::{
     GeometryServer, Measurement, Point, Shape,
 };
 use wsp_runtime::codegen::Stream;
-use wsp_runtime::{CallContext, Codec, Server, ServiceError};
+use wsp_runtime::{CallContext, Codec, RpcError, Server, ServiceError};
 
 struct GeometryImpl;
 
@@ -306,5 +306,52 @@ async fn chat_rpc_notify_and_stream_in_both_directions() {
     );
 
     within(client.close(1000, "done")).await.unwrap();
+    within(server.close()).await;
+}
+
+#[tokio::test]
+async fn typed_broadcast_reaches_every_client_and_a_typed_client_connects_in_one_line() {
+    let (seen_tx, _seen) = mpsc::unbounded_channel();
+    let server = serve(vec![
+        ChatServer::new(ChatImpl { seen: seen_tx }).into_service(),
+    ])
+    .await;
+    // Two clients, each serving the client block and collecting what the server broadcasts.
+    let mut clients = Vec::new();
+    let mut inboxes = Vec::new();
+    for _ in 0..2 {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let user = ChatCallbacksServer::new(ChatUser { broadcasts: tx }).into_service();
+        clients.push(connect(&server, Codec::MsgPack, vec![user]).await);
+        inboxes.push(rx);
+    }
+    let message = Message {
+        author: "server".into(),
+        text: "closing at noon".into(),
+        sent_at: 12,
+    };
+    let report = ChatBroadcast::new(&server)
+        .broadcast(message.clone())
+        .expect("encodes");
+    assert_eq!((report.queued, report.dropped), (2, 0));
+    for inbox in &mut inboxes {
+        assert_eq!(within(inbox.recv()).await, Some(message.clone()));
+    }
+
+    // The one-line typed connect, and its client closed through `client()`.
+    let chat = within(ChatClient::connect(server.url()))
+        .await
+        .expect("connects");
+    within(chat.post("hello")).await.unwrap();
+    let client = chat.client().expect("made by connect");
+    within(client.close(1000, "done")).await.unwrap();
+    assert!(
+        ChatClient::from_caller(clients[0].caller())
+            .client()
+            .is_none()
+    );
+    for c in clients {
+        within(c.close(1000, "done")).await.unwrap();
+    }
     within(server.close()).await;
 }

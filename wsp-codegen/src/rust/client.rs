@@ -18,6 +18,8 @@ const CLIENT_HELPERS: &[&str] = &[
     "with_options",
     "with_timeout",
     "caller",
+    "connect",
+    "client",
 ];
 
 impl PackageGen<'_> {
@@ -61,7 +63,42 @@ impl PackageGen<'_> {
                 }
             }
         } else {
-            TokenStream::new()
+            let doc = format!(
+                " Connects a new [`Client`](wsp_runtime::Client) to `url` with its \
+                 default settings (MessagePack, reconnecting by itself) and returns this typed \
+                 client on it: `{name}::connect(\"ws://127.0.0.1:8080/\").await?`. Close it with \
+                 `.client()`; for TLS, headers or other settings build the `Client` yourself \
+                 and use [`from_caller`](Self::from_caller)."
+            );
+            quote! {
+                #[doc = #doc]
+                pub async fn connect(
+                    url: impl ::std::convert::Into<::std::string::String>,
+                ) -> ::std::result::Result<Self, ::wsp_runtime::codegen::ConnectError> {
+                    let client = ::wsp_runtime::codegen::Client::builder(url).build();
+                    client.connect().await?;
+                    ::std::result::Result::Ok(Self {
+                        caller: client.caller(),
+                        options: ::std::default::Default::default(),
+                        client: ::std::option::Option::Some(client),
+                    })
+                }
+
+                /// The client [`connect`](Self::connect) made (to close it), if this one was
+                /// made so.
+                pub fn client(&self) -> ::std::option::Option<&::wsp_runtime::codegen::Client> {
+                    self.client.as_ref()
+                }
+            }
+        };
+        // A client made by `connect` keeps the `Client` it made, so that it can be closed.
+        let (client_field, client_none) = if side.is_callbacks {
+            (TokenStream::new(), TokenStream::new())
+        } else {
+            (
+                quote!(client: ::std::option::Option<::wsp_runtime::codegen::Client>,),
+                quote!(client: ::std::option::Option::None),
+            )
         };
         quote! {
             #[doc = #doc]
@@ -71,6 +108,7 @@ impl PackageGen<'_> {
             pub struct #name {
                 caller: ::wsp_runtime::codegen::Caller,
                 options: ::wsp_runtime::codegen::CallOptions,
+                #client_field
             }
 
             #allow
@@ -78,14 +116,14 @@ impl PackageGen<'_> {
                 /// A client making its calls through `caller` (from a `Client`, a `Peer` or a
                 /// `CallContext`).
                 pub fn from_caller(caller: ::wsp_runtime::codegen::Caller) -> Self {
-                    Self { caller, options: ::std::default::Default::default() }
+                    Self { caller, options: ::std::default::Default::default(), #client_none }
                 }
 
                 #from_context
 
                 /// A copy whose calls use `options` (deadline).
                 pub fn with_options(&self, options: ::wsp_runtime::codegen::CallOptions) -> Self {
-                    Self { caller: ::std::clone::Clone::clone(&self.caller), options }
+                    Self { options, ..::std::clone::Clone::clone(self) }
                 }
 
                 /// A copy whose calls may each take at most `timeout`.
@@ -108,6 +146,81 @@ impl PackageGen<'_> {
                 }
             }
         }
+    }
+
+    /// `SBroadcast`: the notifications of a `client { }` block sent to every connected client
+    /// of a server (`Server::notify_all`: encoded once per codec, a client whose send queue is
+    /// full misses it); `None` without notifications there.
+    pub(crate) fn broadcast(&self, side: &Side<'_>) -> Option<TokenStream> {
+        let notifications: Vec<&Method> = side
+            .methods
+            .iter()
+            .filter(|m| m.kind == MethodKind::Notify)
+            .collect();
+        if !side.is_callbacks || notifications.is_empty() {
+            return None;
+        }
+        let name = side.broadcast_name();
+        let allow = self.allow();
+        let rust_name = |m: &Method| {
+            let name = field_ident(&m.name);
+            if name == "new" { ident("new_") } else { name }
+        };
+        let doc = format!(
+            " Sends the notifications of `{}` to every client connected to a server: \
+             `{name}::new(&server).{}(…)`. Nothing waits: each frame is encoded once per codec \
+             and queued on each connection, and a client whose send queue is full misses it \
+             (the report counts it).",
+            side.wire_name,
+            rust_name(notifications[0])
+        );
+        let methods = notifications.iter().map(|m| {
+            let rust_name = rust_name(m);
+            let docs = method_doc_attrs(m, &format!("Sends `{}` to every client.", side.path(m)));
+            let deprecated = deprecated_attr(&m.deprecated);
+            let path = side.path(m);
+            let params = self.params(m);
+            let args = m.params.iter().map(|p| {
+                let name = field_ident(&p.name);
+                match self.wire(&p.ty) {
+                    Some(w) => quote!(#w(#name)),
+                    None => quote!(#name),
+                }
+            });
+            let args = if m.params.is_empty() {
+                quote!(&[(); 0])
+            } else {
+                quote!(&(#(#args,)*))
+            };
+            quote! {
+                #docs
+                #deprecated
+                pub fn #rust_name(&self, #(#params),*) -> ::std::result::Result<
+                    ::wsp_runtime::codegen::BroadcastReport,
+                    ::wsp_runtime::codegen::CallError,
+                > {
+                    self.server.notify_all(#path, #args)
+                }
+            }
+        });
+        Some(quote! {
+            #[doc = #doc]
+            #allow
+            #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::marker::Copy)]
+            pub struct #name<'a> {
+                server: &'a ::wsp_runtime::codegen::Server,
+            }
+
+            #allow
+            impl<'a> #name<'a> {
+                /// Broadcasts to the clients of `server`.
+                pub fn new(server: &'a ::wsp_runtime::codegen::Server) -> Self {
+                    Self { server }
+                }
+
+                #(#methods)*
+            }
+        })
     }
 
     /// One method of a typed client.

@@ -58,6 +58,11 @@ impl<'a> Side<'a> {
         }
     }
 
+    /// The broadcaster of a `client { }` block's notifications: `SBroadcast`.
+    pub(crate) fn broadcast_name(&self) -> Ident {
+        ident(&format!("{}Broadcast", camel(&self.service.name)))
+    }
+
     /// The wire method string, `pkg.S/m`.
     pub(crate) fn path(&self, m: &Method) -> String {
         format!("{}/{}", self.wire_name, m.name)
@@ -106,6 +111,9 @@ impl PackageGen<'_> {
             }
             if calls {
                 out.push((side.client_name.to_string(), what("client")));
+                if side.is_callbacks && side.methods.iter().any(|m| m.kind == MethodKind::Notify) {
+                    out.push((side.broadcast_name().to_string(), what("broadcaster")));
+                }
             }
         }
         out
@@ -122,6 +130,7 @@ impl PackageGen<'_> {
             items.push(self.adapter(&server));
             if has_callbacks {
                 items.push(self.client(&callbacks));
+                items.extend(self.broadcast(&callbacks));
             }
         }
         if self.opts.build_client {
