@@ -59,3 +59,39 @@ impl<'de> DeserializeAs<'de, Vec<u8>> for Bytes {
         bytes::deserialize(deserializer)
     }
 }
+
+/// A parameter or result of type `T` as it goes over the wire, written by the adapter `A`
+/// (`Wire<u64, Int64>`, `Wire<Vec<Vec<u8>>, Vec<Bytes>>`).
+///
+/// Generated clients and services wrap the arguments and results that hold a 64-bit integer
+/// or `bytes` in it, so that the PROTOCOL §5 encoding applies to them as it does to fields;
+/// the value itself is `.0`.
+///
+/// ```
+/// use wsp_runtime::codegen::{Int64, Wire};
+///
+/// let json = serde_json::to_string(&(Wire::<u64, Int64>::new(u64::MAX),)).unwrap();
+/// assert_eq!(json, r#"["18446744073709551615"]"#);
+/// let back: Wire<u64, Int64> = serde_json::from_str(r#""7""#).unwrap();
+/// assert_eq!(back.0, 7);
+/// ```
+pub struct Wire<T, A>(pub T, std::marker::PhantomData<fn() -> A>);
+
+impl<T, A> Wire<T, A> {
+    /// Wraps a value.
+    pub fn new(value: T) -> Self {
+        Wire(value, std::marker::PhantomData)
+    }
+}
+
+impl<T, A: SerializeAs<T>> serde::Serialize for Wire<T, A> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        A::serialize_as(&self.0, serializer)
+    }
+}
+
+impl<'de, T, A: DeserializeAs<'de, T>> serde::Deserialize<'de> for Wire<T, A> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        A::deserialize_as(deserializer).map(Wire::new)
+    }
+}

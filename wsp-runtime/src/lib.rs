@@ -128,7 +128,7 @@ pub use tokio_tungstenite;
 /// move things around without breaking generated files.
 #[doc(hidden)]
 pub mod codegen {
-    pub use crate::adapt::{Bytes, Int64};
+    pub use crate::adapt::{Bytes, Int64, Wire};
     pub use crate::call::{CallOptions, CallStream, Caller};
     pub use crate::client::Client;
     pub use crate::context::{CallContext, ConnData};

@@ -53,7 +53,6 @@ impl PackageGen<'_> {
             )
         };
         let deprecated = deprecated_attr(&s.deprecated);
-        let allow = self.allow();
         let methods = side.methods.iter().map(|m| self.client_method(side, m));
         let from_context = if side.is_callbacks {
             quote! {
@@ -103,7 +102,6 @@ impl PackageGen<'_> {
         quote! {
             #[doc = #doc]
             #deprecated
-            #allow
             #[derive(::std::fmt::Debug, ::std::clone::Clone)]
             pub struct #name {
                 caller: ::wsp_runtime::codegen::Caller,
@@ -111,7 +109,6 @@ impl PackageGen<'_> {
                 #client_field
             }
 
-            #allow
             impl #name {
                 /// A client making its calls through `caller` (from a `Client`, a `Peer` or a
                 /// `CallContext`).
@@ -139,7 +136,6 @@ impl PackageGen<'_> {
                 #(#methods)*
             }
 
-            #allow
             impl ::std::convert::From<::wsp_runtime::codegen::Caller> for #name {
                 fn from(caller: ::wsp_runtime::codegen::Caller) -> Self {
                     Self::from_caller(caller)
@@ -161,7 +157,6 @@ impl PackageGen<'_> {
             return None;
         }
         let name = side.broadcast_name();
-        let allow = self.allow();
         let rust_name = |m: &Method| {
             let name = field_ident(&m.name);
             if name == "new" { ident("new_") } else { name }
@@ -183,7 +178,7 @@ impl PackageGen<'_> {
             let args = m.params.iter().map(|p| {
                 let name = field_ident(&p.name);
                 match self.wire(&p.ty) {
-                    Some(w) => quote!(#w(#name)),
+                    Some(w) => quote!(<#w>::new(#name)),
                     None => quote!(#name),
                 }
             });
@@ -205,13 +200,11 @@ impl PackageGen<'_> {
         });
         Some(quote! {
             #[doc = #doc]
-            #allow
             #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::marker::Copy)]
             pub struct #name<'a> {
                 server: &'a ::wsp_runtime::codegen::Server,
             }
 
-            #allow
             impl<'a> #name<'a> {
                 /// Broadcasts to the clients of `server`.
                 pub fn new(server: &'a ::wsp_runtime::codegen::Server) -> Self {
@@ -257,7 +250,7 @@ impl PackageGen<'_> {
         let args = m.params.iter().map(|p| {
             let name = field_ident(&p.name);
             match self.wire(&p.ty) {
-                Some(w) => quote!(#w(#name)),
+                Some(w) => quote!(<#w>::new(#name)),
                 None => quote!(#name),
             }
         });

@@ -215,14 +215,12 @@ impl PackageGen<'_> {
             side.server_name
         );
         let deprecated = deprecated_attr(&s.deprecated);
-        let allow = self.allow();
         let methods = side.methods.iter().map(|m| self.trait_method(side, m));
         quote! {
             #docs
             #[doc = ""]
             #[doc = #extra]
             #deprecated
-            #allow
             pub trait #name: ::std::marker::Send + ::std::marker::Sync + 'static {
                 #(#methods)*
             }
@@ -269,7 +267,6 @@ impl PackageGen<'_> {
         let wire_name = &side.wire_name;
         let fingerprint = &s.fingerprint;
         let deprecated = deprecated_attr(&s.deprecated);
-        let allow = self.allow();
         let doc = format!(
             " Serves an implementation of [`{trait_name}`] as the service `{wire_name}`; \
              register it with `into_service()`."
@@ -279,12 +276,10 @@ impl PackageGen<'_> {
         quote! {
             #[doc = #doc]
             #deprecated
-            #allow
             pub struct #server<#g> {
                 inner: ::std::sync::Arc<#g>,
             }
 
-            #allow
             impl<#g: #trait_name> #server<#g> {
                 /// The service name on the wire.
                 pub const NAME: &'static str = #wire_name;
@@ -313,21 +308,18 @@ impl PackageGen<'_> {
                 }
             }
 
-            #allow
             impl<#g> ::std::clone::Clone for #server<#g> {
                 fn clone(&self) -> Self {
                     Self { inner: ::std::sync::Arc::clone(&self.inner) }
                 }
             }
 
-            #allow
             impl<#g> ::std::fmt::Debug for #server<#g> {
                 fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                     f.write_str(::std::stringify!(#server))
                 }
             }
 
-            #allow
             impl<#g: #trait_name> ::wsp_runtime::codegen::Service for #server<#g> {
                 fn name(&self) -> &str {
                     #wire_name
@@ -366,7 +358,7 @@ impl PackageGen<'_> {
         let (kind, run) = match m.kind {
             MethodKind::Rpc => {
                 let result = match m.returns.as_ref().and_then(|r| self.wire(r)) {
-                    Some(w) => quote!(#call.await.map(#w)),
+                    Some(w) => quote!(#call.await.map(<#w>::new)),
                     None => quote!(#call.await),
                 };
                 (
@@ -377,7 +369,7 @@ impl PackageGen<'_> {
             MethodKind::Stream => {
                 let items = match m.returns.as_ref().and_then(|r| self.wire(r)) {
                     Some(w) => quote! {
-                        ::wsp_runtime::codegen::StreamExt::map(#call, |__item| __item.map(#w))
+                        ::wsp_runtime::codegen::StreamExt::map(#call, |__item| __item.map(<#w>::new))
                     },
                     None => call,
                 };
@@ -410,7 +402,6 @@ impl PackageGen<'_> {
     /// trailing optional arguments are `None`, extra trailing arguments are ignored.
     fn args_struct(&self, side: &Side<'_>, m: &Method) -> TokenStream {
         let name = side.args_name(m);
-        let allow = self.allow();
         let types = m.params.iter().map(|p| self.rust_type(&p.ty));
         let expecting = format!("the arguments of `{}`", side.path(m));
         let vars: Vec<Ident> = (0..m.params.len())
@@ -453,10 +444,8 @@ impl PackageGen<'_> {
             TokenStream::new()
         };
         quote! {
-            #allow
             struct #name(#(#types),*);
 
-            #allow
             impl<'de> ::wsp_runtime::codegen::serde::Deserialize<'de> for #name {
                 fn deserialize<__D: ::wsp_runtime::codegen::serde::Deserializer<'de>>(
                     deserializer: __D,

@@ -84,7 +84,6 @@ impl PackageGen<'_> {
         let name = type_ident(&t.name);
         let docs = doc_attrs(&t.docs, &format!("The struct `{}`.", t.qualified_name));
         let deprecated = deprecated_attr(&t.deprecated);
-        let allow = self.allow();
         let derives = self.derives(t);
         let extra = self.type_attrs(&t.qualified_name);
         let fields = fields.iter().map(|f| {
@@ -96,7 +95,6 @@ impl PackageGen<'_> {
         quote! {
             #docs
             #deprecated
-            #allow
             #derives
             #extra
             pub struct #name {
@@ -162,7 +160,6 @@ impl PackageGen<'_> {
         let kind = if t.is_error() { "error" } else { "enum" };
         let docs = doc_attrs(&t.docs, &format!("The {kind} `{}`.", t.qualified_name));
         let deprecated = deprecated_attr(&t.deprecated);
-        let allow = self.allow();
         let derives = self.derives(t);
         let extra = self.type_attrs(&t.qualified_name);
         let vs = variants.iter().map(|v| self.variant(t, v));
@@ -172,7 +169,6 @@ impl PackageGen<'_> {
         quote! {
             #docs
             #deprecated
-            #allow
             #derives
             #[serde(tag = "$type")]
             #extra
@@ -215,7 +211,6 @@ impl PackageGen<'_> {
     /// `variant_name`, `Display`, `Error` and the conversions into the runtime's errors.
     fn error_impls(&self, t: &TypeDef, variants: &[Variant]) -> TokenStream {
         let name = type_ident(&t.name);
-        let allow = self.allow();
         let unknown = ident(&Self::unknown_variant(variants));
         let unknown_str = unknown.to_string();
         let arms = variants.iter().map(|v| {
@@ -247,7 +242,6 @@ impl PackageGen<'_> {
             quote!(Self::#vname { #(#fields),* } => ::std::write!(f, #format, #(#fields),*))
         });
         quote! {
-            #allow
             impl #name {
                 /// The name of the variant, as sent on the wire (the ERROR frame's message).
                 pub fn variant_name(&self) -> &'static str {
@@ -258,7 +252,6 @@ impl PackageGen<'_> {
                 }
             }
 
-            #allow
             impl ::std::fmt::Display for #name {
                 fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                     match self {
@@ -268,17 +261,14 @@ impl PackageGen<'_> {
                 }
             }
 
-            #allow
             impl ::std::error::Error for #name {}
 
-            #allow
             impl ::wsp_runtime::codegen::ApplicationError for #name {
                 fn variant_name(&self) -> &'static str {
                     #name::variant_name(self)
                 }
             }
 
-            #allow
             impl ::std::convert::From<#name> for ::wsp_runtime::codegen::ServiceError {
                 fn from(error: #name) -> Self {
                     ::wsp_runtime::codegen::ServiceError::application(error.variant_name(), error)
