@@ -100,6 +100,8 @@ pub(crate) trait Link: Send + Sync + 'static {
     fn current(&self) -> Option<Arc<ConnInner>>;
     /// Waits for a connection, or fails, by the link's policy; called when `current` had none.
     fn wait(&self, deadline: Option<Instant>) -> BoxFuture<'_, Result<Arc<ConnInner>, CallError>>;
+    /// Why there is no connection to use now (`current` had none), for what does not wait.
+    fn unavailable(&self) -> CallError;
 }
 
 /// A cheap, cloneable handle that makes calls on one connection (from a [`Peer`](crate::Peer),
@@ -226,15 +228,19 @@ impl Caller {
         Ok(payload.to_value()?)
     }
 
-    /// Sends a notification (no answer, not even an error). Waits for a connection like a call
-    /// with the default deadline.
+    /// Sends a notification (no answer, not even an error). It never waits for a link: without
+    /// one it fails at once with [`CallError::NotConnected`] ([`CallError::Closed`] once the
+    /// client is closed), as in the TypeScript runtime (`docs/behaviour.md`).
     pub async fn notify<A: Serialize + ?Sized>(
         &self,
         method: &str,
         args: &A,
     ) -> Result<(), CallError> {
-        let deadline = CallOptions::default().resolve(self.default_deadline());
-        let conn = self.connection(deadline).await?;
+        let conn = match &self.target {
+            Target::Conn(c) if c.is_closing() => return Err(c.closed_error()),
+            Target::Conn(c) => c.clone(),
+            Target::Link(l) => l.current().ok_or_else(|| l.unavailable())?,
+        };
         conn.notify_raw(method, args).await
     }
 

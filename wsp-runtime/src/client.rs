@@ -109,8 +109,10 @@ impl ClientBuilder {
     }
 
     /// `true`: calls made while disconnected fail at once with
-    /// [`CallError::NotConnected`]; `false` (default): they wait for the link up to their
-    /// deadline.
+    /// [`CallError::NotConnected`]; `false` (default): while a connect or reconnect is running
+    /// they wait for the link up to their deadline (with none running, before the first
+    /// [`connect`](Client::connect) or after [`disconnect`](Client::disconnect), they fail at
+    /// once with [`CallError::NotConnected`] either way).
     pub fn fail_fast(mut self, on: bool) -> Self {
         self.fail_fast = on;
         self
@@ -262,10 +264,21 @@ impl Link for ClientShared {
     fn wait(&self, deadline: Option<Instant>) -> BoxFuture<'_, Result<Arc<ConnInner>, CallError>> {
         Box::pin(self.connection(deadline))
     }
+
+    fn unavailable(&self) -> CallError {
+        if self.closed.load(Ordering::Acquire) {
+            CallError::Closed
+        } else {
+            CallError::NotConnected
+        }
+    }
 }
 
 impl ClientShared {
-    /// The current connection, waiting for one per the disconnected-call policy.
+    /// The current connection, waiting for one per the disconnected-call policy: a call waits
+    /// only while a connect or reconnect is running (or the link is being replaced); with none
+    /// running (`connect` never called, disconnected, given up) it fails at once with
+    /// [`CallError::NotConnected`], as in the TypeScript runtime (`docs/behaviour.md`).
     pub(crate) async fn connection(
         &self,
         deadline: Option<Instant>,
@@ -290,7 +303,7 @@ impl ClientShared {
             if self.closed.load(Ordering::Acquire) {
                 return Err(CallError::Closed);
             }
-            if self.fail_fast {
+            if self.fail_fast || *rx.borrow_and_update() == ConnectionState::Disconnected {
                 return Err(CallError::NotConnected);
             }
             let changed = rx.changed();

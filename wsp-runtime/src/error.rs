@@ -118,7 +118,8 @@ pub enum CallError {
     /// The connection was lost while the call was in flight: it may or may not have run.
     #[error("disconnected: the call may or may not have run")]
     Disconnected,
-    /// No connection, and the client fails calls at once while disconnected.
+    /// No connection to use: no connect or reconnect is running (or the client fails calls at
+    /// once while disconnected), or a notification found no link.
     #[error("not connected")]
     NotConnected,
     /// The peer or client was closed by the application.

@@ -148,19 +148,35 @@ async fn client_reconnects_to_a_restarted_server() {
 #[tokio::test]
 async fn calls_while_disconnected_wait_for_the_link_or_fail_fast() {
     let server = math_server().await;
-    // Wait policy: a call made before connect() completes once connected.
+    // A call made before connect() fails at once (docs/behaviour.md).
     let client = Client::builder(server.url()).build();
     assert_eq!(client.state(), ConnectionState::Disconnected);
-    let early = tokio::spawn({
+    let r = within(5, client.call_value("math.Math/add", vec![5.into()])).await;
+    assert!(matches!(r, Err(CallError::NotConnected)), "{r:?}");
+    // A call made while connect() runs completes once connected.
+    let connect = tokio::spawn({
         let c = client.clone();
-        async move { c.call_value("math.Math/add", vec![5.into()]).await }
+        async move { c.connect().await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!early.is_finished());
-    within(5, client.connect()).await.unwrap();
-    assert_eq!(within(5, early).await.unwrap().unwrap(), Value::from(5));
-    // …and fails with DeadlineExceeded when the link does not come in time.
-    let idle = Client::builder(server.url()).build();
+    let mut states = client.watch_state();
+    while *states.borrow_and_update() == ConnectionState::Disconnected {
+        within(5, states.changed()).await.unwrap();
+    }
+    let early = within(5, client.call_value("math.Math/add", vec![5.into()])).await;
+    assert_eq!(early.unwrap(), Value::from(5));
+    within(5, connect).await.unwrap().unwrap();
+    // …and fails with DeadlineExceeded when the link does not come in time: this listener
+    // takes the TCP connection but never answers the WebSocket handshake.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let idle = Client::builder(format!("ws://{}/", silent.local_addr().unwrap())).build();
+    let connecting = tokio::spawn({
+        let c = idle.clone();
+        async move { c.connect().await }
+    });
+    let mut states = idle.watch_state();
+    while *states.borrow_and_update() == ConnectionState::Disconnected {
+        within(5, states.changed()).await.unwrap();
+    }
     let r = within(
         5,
         idle.caller().call::<_, Value>(
@@ -171,6 +187,10 @@ async fn calls_while_disconnected_wait_for_the_link_or_fail_fast() {
     )
     .await;
     assert!(matches!(r, Err(CallError::DeadlineExceeded)), "{r:?}");
+    within(5, idle.disconnect()).await;
+    let r = within(5, connecting).await.unwrap();
+    assert!(matches!(r, Err(ConnectError::Closed)), "{r:?}");
+    drop(silent);
     // Fail-fast policy.
     let fast = Client::builder(server.url()).fail_fast(true).build();
     let r = within(5, fast.call_value("math.Math/add", vec![])).await;

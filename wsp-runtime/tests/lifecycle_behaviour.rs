@@ -1,4 +1,5 @@
-//! Pins the Rust column of `docs/behaviour.md`: one test per row, in the table's order.
+//! Pins the Rust column of `docs/behaviour.md`, row by row in the table's order (the TypeScript
+//! column is pinned by `ts/runtime/test/behaviour.test.ts`).
 
 mod common;
 
@@ -6,7 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use tokio::time::Instant;
-use wsp_runtime::{CallError, CallOptions, Client, Config, FnService, Server, Value};
+use wsp_runtime::{
+    CallError, CallOptions, Client, Config, ConnectionState, FnService, Server, Value,
+};
 
 /// An address of this test's own that nothing listens on (see `lifecycle_connect.rs`).
 fn free_own_address(test: u8) -> std::net::SocketAddr {
@@ -16,28 +19,50 @@ fn free_own_address(test: u8) -> std::net::SocketAddr {
 }
 
 #[tokio::test]
-async fn a_call_made_before_connect_waits_for_the_link() {
+async fn a_call_made_before_connect_fails_at_once_with_not_connected() {
     let server = math_server().await;
     let client = Client::builder(server.url()).build();
-    let early = tokio::spawn({
-        let c = client.clone();
-        async move {
-            c.call_value("math.Math/add", vec![2.into(), 3.into()])
-                .await
-        }
-    });
-    within(5, client.connect()).await.unwrap();
-    assert_eq!(within(5, early).await.unwrap().unwrap(), Value::from(5));
+    let r = within(
+        5,
+        client.call_value("math.Math/add", vec![2.into(), 3.into()]),
+    )
+    .await;
+    assert!(matches!(r, Err(CallError::NotConnected)), "{r:?}");
 }
 
 #[tokio::test]
-async fn a_notification_without_a_link_waits_up_to_the_default_deadline() {
+async fn a_call_made_while_connect_runs_waits_for_the_link() {
     let server = math_server().await;
-    let client = Client::builder(server.url())
-        .config(Config::default().default_deadline(Some(Duration::from_millis(100))))
-        .build();
-    let r = within(5, client.notify_value("math.Math/log", vec![])).await;
-    assert!(matches!(r, Err(CallError::DeadlineExceeded)), "{r:?}");
+    let client = Client::builder(server.url()).build();
+    let connect = tokio::spawn({
+        let c = client.clone();
+        async move { c.connect().await }
+    });
+    // Once the state says connecting, a call waits for the link and goes out on it.
+    let mut states = client.watch_state();
+    while *states.borrow_and_update() == ConnectionState::Disconnected {
+        within(5, states.changed()).await.unwrap();
+    }
+    let r = within(
+        5,
+        client.call_value("math.Math/add", vec![2.into(), 3.into()]),
+    )
+    .await;
+    assert_eq!(r.unwrap(), Value::from(5));
+    within(5, connect).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_notification_without_a_link_fails_at_once() {
+    let server = math_server().await;
+    let client = Client::builder(server.url()).build();
+    // Never connected: NotConnected at once, without waiting for the default deadline.
+    let r = within(1, client.notify_value("math.Math/log", vec![])).await;
+    assert!(matches!(r, Err(CallError::NotConnected)), "{r:?}");
+    // Closed for good: Closed at once.
+    let _ = within(5, client.close(1000, "done")).await;
+    let r = within(1, client.notify_value("math.Math/log", vec![])).await;
+    assert!(matches!(r, Err(CallError::Closed)), "{r:?}");
 }
 
 #[tokio::test]

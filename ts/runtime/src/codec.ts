@@ -47,6 +47,9 @@ export interface Codec {
 
 // ---- MessagePack -------------------------------------------------------------------------------
 
+/** Deepest value the MessagePack encoder writes (the frame included). */
+const ENCODE_MAX_DEPTH = 512;
+
 const TWO_32 = 2 ** 32;
 const MIN_I32 = -(2 ** 31);
 const BIG_TWO_32 = 1n << 32n;
@@ -107,7 +110,9 @@ function sortedEntries(map: ReadonlyMap<unknown, unknown>): Array<[unknown, unkn
  * A test pins the byte output so a change inside the library is caught.
  */
 function createMsgpackEncoder(): Encoder {
-  const encoder = new Encoder({ useBigInt64: true, ignoreUndefined: true });
+  // The library's own depth limit (100) would refuse values a peer accepts (limits.maxDepth, 128 by
+  // default) once the frame around them is counted; the recursion is shallow enough at 512.
+  const encoder = new Encoder({ useBigInt64: true, ignoreUndefined: true, maxDepth: ENCODE_MAX_DEPTH });
   const internals = encoder as unknown as EncoderInternals;
   const encodeNumber = internals.encodeNumber.bind(encoder);
   const encodeBigInt64 = internals.encodeBigInt64.bind(encoder);

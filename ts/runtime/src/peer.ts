@@ -32,7 +32,7 @@ import { WriteWatch } from './write-watch.js';
 export interface PeerLimits {
   /** Largest message accepted, in bytes; larger closes with 1009. Default 16 MiB. */
   maxMessageSize: number;
-  /** Deepest nesting accepted in a payload value; deeper args fail with INVALID_ARGUMENTS. Default 64. */
+  /** Deepest nesting accepted in a payload value; deeper args fail with INVALID_ARGUMENTS. Default 128, as in the Rust runtime. */
   maxDepth: number;
   /** Incoming calls and streams running at once on this connection; more get OVERLOADED. Default 1024. */
   maxIncomingCalls: number;
@@ -75,7 +75,7 @@ export interface PeerLimits {
 
 export const DEFAULT_LIMITS: Readonly<PeerLimits> = {
   maxMessageSize: 16 * 1024 * 1024,
-  maxDepth: 64,
+  maxDepth: 128,
   maxIncomingCalls: 1024,
   handshakeTimeoutMs: 10_000,
   keepAliveIntervalMs: 20_000,

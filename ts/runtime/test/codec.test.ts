@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import {
   ApplicationError,
+  DEFAULT_LIMITS,
   FrameType,
   MalformedFrame,
   RpcError,
@@ -84,6 +85,25 @@ describe('frames', () => {
     assert.equal(depthWithin(v, 10), true);
     assert.equal(depthWithin(v, 9), false);
     assert.equal(depthWithin({ a: { b: new Uint8Array(3) } }, 2), true);
+  });
+
+  // docs/behaviour.md, "Default nesting depth limit": 128 in both runtimes.
+  test('the default depth limit is 128: arguments nested 128 deep pass both codecs, 129 are refused', () => {
+    assert.equal(DEFAULT_LIMITS.maxDepth, 128);
+    const nested = (depth: number): unknown[] => {
+      let v: unknown[] = [];
+      for (let i = 1; i < depth; i++) v = [v];
+      return v; // the arguments array itself is the outermost level
+    };
+    for (const kind of ['msgpack', 'json'] as const) {
+      const c = createCodec(kind);
+      for (const depth of [128, 129]) {
+        const frame = [1, 1, 'm/ping', null, nested(depth)];
+        const decoded = c.decode(c.encode(frame)) as unknown[];
+        assert.deepEqual(decoded, frame, `${kind} round trip at ${depth}`);
+        assert.equal(depthWithin(decoded[4], DEFAULT_LIMITS.maxDepth), depth === 128, `${kind} at ${depth}`);
+      }
+    }
   });
 });
 
