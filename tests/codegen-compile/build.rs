@@ -15,6 +15,7 @@ fn main() {
     ]
     .iter()
     .map(|name| schemas.join(format!("{name}.wsp")))
+    .chain([PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas/deprecation.wsp")])
     .collect();
     wsp_build::compile_or_exit(&all);
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR is set for build scripts"));

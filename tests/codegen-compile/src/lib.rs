@@ -31,6 +31,11 @@ pub mod kitchen {
     }
 }
 
+/// `tests/codegen-compile/schemas/deprecation.wsp`: a struct with a deprecated field.
+pub mod deprecation {
+    wsp_runtime::include_schema!("deprecation");
+}
+
 /// `schemas/math.wsp`.
 pub mod math {
     wsp_runtime::include_schema!("math");

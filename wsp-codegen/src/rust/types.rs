@@ -34,12 +34,19 @@ impl PackageGen<'_> {
     }
 
     /// The derives and serde attributes every generated type has.
-    /// `Eq` and `Hash` too when no float is reachable from the type.
+    /// `Eq` and `Hash` too when no float is reachable from the type; `Default` for a struct
+    /// whose fields all have one (as prost does), so that user code can write
+    /// `Order { sku, ..Default::default() }` without naming a `@deprecated` field.
     fn derives(&self, t: &TypeDef) -> TokenStream {
         let eq_hash = if self.has_float(t.id) {
             TokenStream::new()
         } else {
             quote!(::std::cmp::Eq, ::std::hash::Hash,)
+        };
+        let default = if self.has_default(t.id) {
+            quote!(::std::default::Default,)
+        } else {
+            TokenStream::new()
         };
         quote! {
             #[derive(
@@ -47,6 +54,7 @@ impl PackageGen<'_> {
                 ::std::clone::Clone,
                 ::std::cmp::PartialEq,
                 #eq_hash
+                #default
                 ::wsp_runtime::codegen::serde::Serialize,
                 ::wsp_runtime::codegen::serde::Deserialize
             )]
@@ -79,6 +87,28 @@ impl PackageGen<'_> {
         false
     }
 
+    /// Whether the type is a struct whose every field has a `Default`: scalars, strings,
+    /// bytes, lists, maps, optionals, and structs of the same kind (an enum or error has none).
+    fn has_default(&self, id: TypeId) -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let TypeKind::Struct(fields) = &self.model.type_def(id).kind else {
+                return false;
+            };
+            for f in fields {
+                // A list, map or optional is empty by default whatever it holds.
+                if let TypeRef::Named(inner) = &f.ty {
+                    stack.push(*inner);
+                }
+            }
+        }
+        true
+    }
+
     /// A struct with named fields.
     fn struct_def(&self, t: &TypeDef, fields: &[Field]) -> TokenStream {
         let name = type_ident(&t.name);
@@ -89,7 +119,7 @@ impl PackageGen<'_> {
         let fields = fields.iter().map(|f| {
             let field_path = format!("{}.{}", t.qualified_name, f.name);
             let attrs = self.field_attrs(&field_path);
-            let field = self.field(f, true, &format!("The `{}` field.", f.name));
+            let field = self.field(f, true, &self.field_fallback_doc(f));
             quote!(#attrs #field)
         });
         quote! {
@@ -99,6 +129,34 @@ impl PackageGen<'_> {
             #extra
             pub struct #name {
                 #(#fields,)*
+            }
+        }
+    }
+
+    /// The doc of a field the schema left undocumented: its declaration, and what `None` means.
+    fn field_fallback_doc(&self, f: &Field) -> String {
+        let decl = format!("`{}: {}` in the schema.", f.name, self.schema_type(&f.ty));
+        if f.is_optional() {
+            format!("{decl} `None` when absent (it is left out on the wire).")
+        } else {
+            decl
+        }
+    }
+
+    /// A type as the schema writes it (`list<shapes.Point>`, `u64?`).
+    fn schema_type(&self, ty: &TypeRef) -> String {
+        match ty {
+            TypeRef::Primitive(p) => p.name().to_owned(),
+            TypeRef::List(t) => format!("list<{}>", self.schema_type(t)),
+            TypeRef::Map(k, v) => format!("map<{}, {}>", self.schema_type(k), self.schema_type(v)),
+            TypeRef::Optional(t) => format!("{}?", self.schema_type(t)),
+            TypeRef::Named(id) => {
+                let t = self.model.type_def(*id);
+                if t.package == self.package {
+                    t.name.clone()
+                } else {
+                    t.qualified_name.clone()
+                }
             }
         }
     }
@@ -184,7 +242,15 @@ impl PackageGen<'_> {
     /// One variant.
     fn variant(&self, t: &TypeDef, v: &Variant) -> TokenStream {
         let name = type_ident(&v.name);
-        let docs = doc_attrs(&v.docs, &format!("The `{}` variant.", v.name));
+        let docs = doc_attrs(
+            &v.docs,
+            &format!(
+                "`{}` in the schema; on the wire `{{\"$type\": \"{}\"{}}}`.",
+                v.name,
+                v.name,
+                if v.is_unit() { "" } else { ", …" }
+            ),
+        );
         let deprecated = deprecated_attr(&v.deprecated);
         let rename = if name != v.name {
             let wire = &v.name;
@@ -199,7 +265,7 @@ impl PackageGen<'_> {
         }
         let fields = v.fields.iter().map(|f| {
             let attrs = self.field_attrs(&format!("{variant_path}.{}", f.name));
-            let field = self.field(f, false, &format!("The `{}` field.", f.name));
+            let field = self.field(f, false, &self.field_fallback_doc(f));
             quote!(#attrs #field)
         });
         quote! {
