@@ -8,6 +8,7 @@
 //! - [`Terminal`] is the client side of `chat.Chat`: it answers the server's calls.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use wsp_runtime::RpcError;
@@ -57,7 +58,7 @@ impl math::Math for Calculator {
     }
 
     fn count(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         from: u32,
         to: u32,
@@ -180,7 +181,7 @@ impl chat::Chat for Room {
     }
 
     fn follow(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
     ) -> impl Stream<Item = Result<Message, ServiceError>> + Send + 'static {
         let (past, rx) = {
@@ -235,7 +236,7 @@ impl chat::ChatCallbacks for Terminal {
     }
 
     fn typing(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         _room: String,
     ) -> impl Stream<Item = Result<bool, ServiceError>> + Send + 'static {

@@ -61,7 +61,7 @@ fn chat_example_calls_back_into_clients() {
         "[bob] the server asks: Do you accept the room rules?",
         "bob's stream: <ada> hi bob",
         "[bob] broadcast: <ada> hi bob",
-        "eve refused the rules: RoomFull",
+        "eve refused the rules: room full",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }

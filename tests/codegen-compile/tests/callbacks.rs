@@ -74,7 +74,7 @@ impl geometry::Geometry for GeometryImpl {
     async fn log(&self, _ctx: CallContext, _line: String) {}
 
     fn walk(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         _shape: Shape,
         steps: u32,
@@ -200,7 +200,7 @@ impl chat::Chat for ChatImpl {
     }
 
     fn follow(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
     ) -> impl Stream<Item = Result<Message, ServiceError>> + Send + 'static {
         futures_util::stream::iter(vec![
@@ -237,7 +237,7 @@ impl chat::ChatCallbacks for ChatUser {
     }
 
     fn typing(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         room: String,
     ) -> impl Stream<Item = Result<bool, ServiceError>> + Send + 'static {

@@ -5,6 +5,7 @@ mod common;
 
 use common::{connect, serve, within};
 use futures_util::StreamExt;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use wsp_codegen_compile_tests::{v1, v2};
 use wsp_runtime::codegen::Stream;
@@ -65,7 +66,7 @@ impl v2::evolution::Accounts for V2Server {
     }
 
     fn list(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
     ) -> impl Stream<Item = Result<v2::evolution::Profile, ServiceError>> + Send + 'static {
         futures_util::stream::iter(vec![Ok(v2::evolution::Profile {

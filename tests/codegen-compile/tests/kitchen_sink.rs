@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use wsp_runtime::RpcError;
 
 use common::{connect, serve, within};
@@ -176,7 +177,7 @@ impl ks::KitchenSink for Sink {
     }
 
     fn watch(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         root: Tree,
     ) -> impl Stream<Item = Result<Node, RpcError<SinkError>>> + Send + 'static {
@@ -240,7 +241,7 @@ impl ks::KitchenSinkCallbacks for SinkUser {
     }
 
     fn feed(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
     ) -> impl Stream<Item = Result<Primitives, ServiceError>> + Send + 'static {
         futures_util::stream::iter(vec![Ok(primitives()), Ok(primitives())])
@@ -386,7 +387,7 @@ impl kw::Fn for Keywords {
     }
 
     fn class(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         _new: String,
         _delete: Option<String>,

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{DropSignal, connect, serve, within};
@@ -63,7 +64,7 @@ impl math::Math for MathImpl {
     }
 
     fn count(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         from: u32,
         to: u32,

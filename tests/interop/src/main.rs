@@ -45,6 +45,7 @@ mod values;
 
 use std::collections::BTreeMap;
 use std::f64::consts::PI;
+use std::sync::Arc;
 use std::time::Duration;
 use wsp_runtime::RpcError;
 
@@ -131,7 +132,7 @@ impl math::Math for MathImpl {
     }
 
     fn count(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         from: u32,
         to: u32,
@@ -211,7 +212,7 @@ impl geometry::Geometry for GeometryImpl {
     }
 
     fn walk(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         shape: Shape,
         steps: u32,
@@ -261,7 +262,7 @@ impl sink::KitchenSink for SinkImpl {
     }
 
     fn watch(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         root: sink::Tree,
     ) -> impl Stream<Item = Result<sink::Node, RpcError<sink::SinkError>>> + Send + 'static {

@@ -35,7 +35,7 @@ pub fn generate(model: &Model, opts: &Opts) -> Result<Vec<GeneratedFile>, Error>
             package,
         };
         let tokens = pkg.file()?;
-        let file: syn::File = syn::parse2(tokens.clone()).map_err(|e| {
+        let file: syn::File = syn::parse2(tokens).map_err(|e| {
             Error::Generate(format!(
                 "internal error: generated Rust for package `{package}` does not parse: {e}"
             ))

@@ -251,10 +251,17 @@ impl PackageGen<'_> {
                 impl ::std::future::Future<Output = ()> + ::std::marker::Send
             },
         };
+        // A stream outlives the call that starts it, so its method gets the shared service
+        // itself (`self: Arc<Self>`) to move into the stream, instead of a borrow it could not
+        // keep.
+        let receiver = match m.kind {
+            MethodKind::Stream => quote!(self: ::std::sync::Arc<Self>),
+            _ => quote!(&self),
+        };
         quote! {
             #docs
             #deprecated
-            fn #name(&self, #ctx: ::wsp_runtime::codegen::CallContext, #(#params),*) -> #output;
+            fn #name(#receiver, #ctx: ::wsp_runtime::codegen::CallContext, #(#params),*) -> #output;
         }
     }
 
@@ -352,8 +359,12 @@ impl PackageGen<'_> {
         let method = field_ident(&m.name);
         let args_name = side.args_name(m);
         let indices = (0..m.params.len()).map(syn::Index::from);
+        let receiver = match m.kind {
+            MethodKind::Stream => quote!(__svc),
+            _ => quote!(&*__svc),
+        };
         let call = quote! {
-            <#g as #trait_name>::#method(&*__svc, __ctx, #(__args.#indices),*)
+            <#g as #trait_name>::#method(#receiver, __ctx, #(__args.#indices),*)
         };
         let (kind, run) = match m.kind {
             MethodKind::Rpc => {

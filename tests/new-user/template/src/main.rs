@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use futures_util::{Stream, StreamExt};
 use wsp_runtime::{CallContext, Client, Server, ServiceError};
 
@@ -24,7 +26,7 @@ impl Plotter for Plot {
     }
 
     fn count(
-        &self,
+        self: Arc<Self>,
         _ctx: CallContext,
         to: u32,
     ) -> impl Stream<Item = Result<u32, ServiceError>> + Send + 'static {
