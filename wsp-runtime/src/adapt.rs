@@ -84,6 +84,13 @@ impl<T, A> Wire<T, A> {
     }
 }
 
+/// The default value (`None` for an optional parameter the caller left out).
+impl<T: Default, A> Default for Wire<T, A> {
+    fn default() -> Self {
+        Wire::new(T::default())
+    }
+}
+
 impl<T, A: SerializeAs<T>> serde::Serialize for Wire<T, A> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         A::serialize_as(&self.0, serializer)

@@ -75,6 +75,7 @@
 //! ```
 
 mod adapt;
+mod args;
 mod authenticate;
 #[cfg(feature = "axum")]
 pub mod axum;
@@ -129,6 +130,7 @@ pub use tokio_tungstenite;
 #[doc(hidden)]
 pub mod codegen {
     pub use crate::adapt::{Bytes, Int64, Wire};
+    pub use crate::args::{Args, Opt, Param, ParamList, Req};
     pub use crate::call::{CallOptions, CallStream, Caller};
     pub use crate::client::Client;
     pub use crate::context::{CallContext, ConnData};

@@ -85,7 +85,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "6. reconnect         server stopped; client state: {:?}",
         client.state()
     );
-    let server = start_server(&addr.to_string(), room).await?;
+    // The port may be briefly taken: while it was free, the client's reconnect attempts dial
+    // it from ephemeral ports, and Linux can hand out that very port (a self-connect).
+    let mut tries = 0;
+    let server = loop {
+        match start_server(&addr.to_string(), room.clone()).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => break other?,
+        }
+    };
     println!("                     server restarted on {addr}");
     // Calls made while the link is down wait for the reconnect, up to their deadline.
     let sum = math.add(vec![40, 2]).await?;

@@ -76,15 +76,6 @@ impl<'a> Side<'a> {
             ident("T")
         }
     }
-
-    /// The private struct the adapter decodes `m`'s arguments into.
-    fn args_name(&self, m: &Method) -> Ident {
-        ident(&format!(
-            "__{}{}Args",
-            self.trait_name.to_string().trim_end_matches('_'),
-            camel(&m.name)
-        ))
-    }
 }
 
 impl PackageGen<'_> {
@@ -105,9 +96,6 @@ impl PackageGen<'_> {
             if serves {
                 out.push((side.trait_name.to_string(), what("trait")));
                 out.push((side.server_name.to_string(), what("adapter")));
-                for m in side.methods {
-                    out.push((side.args_name(m).to_string(), what("argument decoder")));
-                }
             }
             if calls {
                 out.push((side.client_name.to_string(), what("client")));
@@ -278,7 +266,6 @@ impl PackageGen<'_> {
             " Serves an implementation of [`{trait_name}`] as the service `{wire_name}`; \
              register it with `into_service()`."
         );
-        let args = side.methods.iter().map(|m| self.args_struct(side, m));
         let arms = side.methods.iter().map(|m| self.dispatch_arm(side, m));
         quote! {
             #[doc = #doc]
@@ -347,7 +334,6 @@ impl PackageGen<'_> {
                 }
             }
 
-            #(#args)*
         }
     }
 
@@ -357,14 +343,35 @@ impl PackageGen<'_> {
         let trait_name = &side.trait_name;
         let g = side.impl_param();
         let method = field_ident(&m.name);
-        let args_name = side.args_name(m);
-        let indices = (0..m.params.len()).map(syn::Index::from);
+        // The parameters as the runtime's generic decoder reads them, `(Req<A>, (Opt<B>, ()))`,
+        // and the pattern of their values, `(__a0, (__a1, ()))`.
+        let mut params = quote!(());
+        let mut pattern = quote!(());
+        for (i, p) in m.params.iter().enumerate().rev() {
+            let base = self.wire(&p.ty).unwrap_or_else(|| self.rust_type(&p.ty));
+            let param = if p.is_optional() {
+                quote!(::wsp_runtime::codegen::Opt<#base>)
+            } else {
+                quote!(::wsp_runtime::codegen::Req<#base>)
+            };
+            params = quote!((#param, #params));
+            let var = ident(&format!("__a{i}"));
+            pattern = quote!((#var, #pattern));
+        }
+        let values = m.params.iter().enumerate().map(|(i, p)| {
+            let var = ident(&format!("__a{i}"));
+            if self.wire(&p.ty).is_some() {
+                quote!(#var.0)
+            } else {
+                quote!(#var)
+            }
+        });
         let receiver = match m.kind {
             MethodKind::Stream => quote!(__svc),
             _ => quote!(&*__svc),
         };
         let call = quote! {
-            <#g as #trait_name>::#method(#receiver, __ctx, #(__args.#indices),*)
+            <#g as #trait_name>::#method(#receiver, __ctx, #(#values),*)
         };
         let (kind, run) = match m.kind {
             MethodKind::Rpc => {
@@ -396,8 +403,8 @@ impl PackageGen<'_> {
         };
         quote! {
             (#wire, ::wsp_runtime::codegen::CallKind::#kind) => {
-                let __args: #args_name = match request.args.decode() {
-                    ::std::result::Result::Ok(args) => args,
+                let #pattern = match request.args.decode::<::wsp_runtime::codegen::Args<#params>>() {
+                    ::std::result::Result::Ok(args) => args.0,
                     ::std::result::Result::Err(e) => {
                         return ::wsp_runtime::codegen::Handler::Error(::std::convert::From::from(e));
                     }
@@ -405,89 +412,6 @@ impl PackageGen<'_> {
                 let __svc = ::std::sync::Arc::clone(&self.inner);
                 let __ctx = ::std::clone::Clone::clone(&request.ctx);
                 #run
-            }
-        }
-    }
-
-    /// The private struct one method's argument array decodes into (PROTOCOL §5): missing
-    /// trailing optional arguments are `None`, extra trailing arguments are ignored.
-    fn args_struct(&self, side: &Side<'_>, m: &Method) -> TokenStream {
-        let name = side.args_name(m);
-        let types = m.params.iter().map(|p| self.rust_type(&p.ty));
-        let expecting = format!("the arguments of `{}`", side.path(m));
-        let vars: Vec<Ident> = (0..m.params.len())
-            .map(|i| ident(&format!("__a{i}")))
-            .collect();
-        let reads = m.params.iter().zip(&vars).enumerate().map(|(i, (p, var))| {
-            let ty = self.rust_type(&p.ty);
-            let (read_ty, unwrap) = match self.wire(&p.ty) {
-                Some(w) => (quote!(#w), quote!(.map(|w| w.0))),
-                None => (ty, TokenStream::new()),
-            };
-            let read = quote!(__seq.next_element::<#read_ty>()?#unwrap);
-            if p.is_optional() {
-                quote!(let #var = #read.flatten();)
-            } else {
-                quote! {
-                    let #var = match #read {
-                        ::std::option::Option::Some(v) => v,
-                        ::std::option::Option::None => {
-                            return ::std::result::Result::Err(
-                                ::wsp_runtime::codegen::serde::de::Error::invalid_length(#i, &self),
-                            );
-                        }
-                    };
-                }
-            }
-        });
-        // Some peers send nil for an empty argument array; accept it when every parameter may
-        // be absent.
-        let visit_unit = if m.params.iter().all(|p| p.is_optional()) {
-            let nones = m.params.iter().map(|_| quote!(::std::option::Option::None));
-            quote! {
-                fn visit_unit<__E: ::wsp_runtime::codegen::serde::de::Error>(
-                    self,
-                ) -> ::std::result::Result<#name, __E> {
-                    ::std::result::Result::Ok(#name(#(#nones),*))
-                }
-            }
-        } else {
-            TokenStream::new()
-        };
-        quote! {
-            struct #name(#(#types),*);
-
-            impl<'de> ::wsp_runtime::codegen::serde::Deserialize<'de> for #name {
-                fn deserialize<__D: ::wsp_runtime::codegen::serde::Deserializer<'de>>(
-                    deserializer: __D,
-                ) -> ::std::result::Result<Self, __D::Error> {
-                    struct __Visitor;
-                    impl<'de> ::wsp_runtime::codegen::serde::de::Visitor<'de> for __Visitor {
-                        type Value = #name;
-
-                        fn expecting(
-                            &self,
-                            f: &mut ::std::fmt::Formatter<'_>,
-                        ) -> ::std::fmt::Result {
-                            f.write_str(#expecting)
-                        }
-
-                        fn visit_seq<__A: ::wsp_runtime::codegen::serde::de::SeqAccess<'de>>(
-                            self,
-                            mut __seq: __A,
-                        ) -> ::std::result::Result<#name, __A::Error> {
-                            #(#reads)*
-                            while __seq
-                                .next_element::<::wsp_runtime::codegen::serde::de::IgnoredAny>()?
-                                .is_some()
-                            {}
-                            ::std::result::Result::Ok(#name(#(#vars),*))
-                        }
-
-                        #visit_unit
-                    }
-                    deserializer.deserialize_any(__Visitor)
-                }
             }
         }
     }
