@@ -214,16 +214,7 @@ async fn a_target_killed_mid_call_fails_the_callers_calls_within_two_seconds() {
     })
     .join()
     .unwrap();
-    let error = within("stream fails", async {
-        loop {
-            match items.next().await {
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return e,
-                None => panic!("the stream ended without an error"),
-            }
-        }
-    })
-    .await;
+    let error = within("stream fails", first_error(&mut items)).await;
     assert!(
         killed.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -281,16 +272,7 @@ async fn a_relay_that_goes_away_fails_in_flight_calls_on_both_sides_promptly() {
         .expect("the host's end of the route");
     let gone = Instant::now();
     relay.close().await;
-    let error = within("stream fails", async {
-        loop {
-            match items.next().await {
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return e,
-                None => panic!("the stream ended without an error"),
-            }
-        }
-    })
-    .await;
+    let error = within("stream fails", first_error(&mut items)).await;
     assert!(matches!(error, CallError::Disconnected), "{error:?}");
     let at_host = within("host end closes", at_host.closed())
         .await
@@ -408,4 +390,17 @@ async fn the_relay_limits_spares_per_key_and_keys() {
         "{stats:?}"
     );
     relay.close().await;
+}
+
+/// The error that ends a stream, skipping the items before it.
+async fn first_error<T>(
+    items: &mut (impl futures_util::Stream<Item = Result<T, CallError>> + Unpin),
+) -> CallError {
+    loop {
+        match items.next().await {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return e,
+            None => panic!("the stream ended without an error"),
+        }
+    }
 }

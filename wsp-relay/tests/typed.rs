@@ -120,15 +120,7 @@ async fn close_code_and_reason_arrive_unchanged_both_ways() {
     // Caller closes: the host's end of the route sees the caller's code and reason.
     let client = caller(&url, &host);
     within("connect", client.connect()).await.unwrap();
-    let at_host = within("host side open", async {
-        loop {
-            if let Some(p) = host.connections().into_iter().next() {
-                return p;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    let at_host = within("host side open", host_side(&host)).await;
     let _ = client.close(4321, "bye from the caller").await;
     let info = within("host sees the close", at_host.closed())
         .await
@@ -141,15 +133,7 @@ async fn close_code_and_reason_arrive_unchanged_both_ways() {
     // Host closes: the caller sees the host's code and reason.
     let client = caller(&url, &host);
     within("connect", client.connect()).await.unwrap();
-    let at_host = within("host side open", async {
-        loop {
-            if let Some(p) = host.connections().into_iter().next() {
-                return p;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    let at_host = within("host side open", host_side(&host)).await;
     let _ = at_host.close(4322, "bye from the host").await;
     let info = within("caller sees the close", client.closed())
         .await
@@ -198,4 +182,14 @@ async fn the_relay_serves_wss_to_hosts_and_callers() {
     client.close(1000, "done").await.unwrap();
     host.close().await;
     relay.close().await;
+}
+
+/// The host's end of the route a caller just opened, once the host has it.
+async fn host_side(host: &wsp_runtime::relay::RelayHost) -> wsp_runtime::Peer {
+    loop {
+        if let Some(p) = host.connections().into_iter().next() {
+            return p;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

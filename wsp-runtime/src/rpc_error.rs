@@ -127,12 +127,19 @@ impl<E: DeserializeOwned> From<CallError> for RpcError<E> {
     }
 }
 
+/// A schema's error as the handler error it is sent as: `APPLICATION`, named by its variant.
+impl<E: ApplicationError> From<E> for ServiceError {
+    fn from(error: E) -> Self {
+        ServiceError::application(error.variant_name(), error)
+    }
+}
+
 /// What a handler's `RpcError` sends to its caller: the declared error as `APPLICATION`, a
 /// call error as [`From<CallError>`](ServiceError#impl-From<CallError>-for-ServiceError) says.
 impl<E: ApplicationError> From<RpcError<E>> for ServiceError {
     fn from(error: RpcError<E>) -> Self {
         match error {
-            RpcError::App(e) => ServiceError::application(e.variant_name(), e),
+            RpcError::App(e) => ServiceError::from(e),
             RpcError::Call(e) => ServiceError::from(e),
         }
     }

@@ -1,5 +1,7 @@
 /** Close codes (PROTOCOL.md §7) and close-reason shortening. */
 
+import type { WebSocketLike } from './socket.js';
+
 export const CloseCode = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
@@ -83,6 +85,23 @@ const SUBSTITUTED: readonly number[] = [
  */
 export function browserCloseCode(code: number): number | undefined {
   return SUBSTITUTED.includes(code) ? 4100 + (code - 1000) : undefined;
+}
+
+/**
+ * Closes `socket` with `code`, or where the WebSocket API refuses it (a browser only sends 1000
+ * and 3000–4999) with its 41xx substitute (PROTOCOL.md §7), else 1000 keeping the reason.
+ * A socket that is already closed is left alone.
+ */
+export function closeSocket(socket: WebSocketLike, code: number, reason: string): void {
+  try {
+    socket.close(code, reason);
+  } catch {
+    try {
+      socket.close(browserCloseCode(code) ?? CloseCode.NORMAL, reason);
+    } catch {
+      // already closed
+    }
+  }
 }
 
 /** A received close code with 41xx substitutes mapped back to the 10xx code they stand for (§7). */

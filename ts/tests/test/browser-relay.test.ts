@@ -10,33 +10,19 @@
  * failure.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import { build } from 'esbuild';
+import { CHROMIUM_ARGS, chromium, requireBrowser, skipBrowser } from './browser.js';
 import { Client, Identity } from '@wsp/runtime';
 import { WebSocket } from '@wsp/runtime/node';
 import * as math from '../../generated/math.js';
 import type { callThrough, report, startHost, stopHost } from './browser-relay.page.js';
 import { quiet, within } from './helpers.js';
 import { type RelayProcess, RustProcess, interopBinary, relayBinary, startRelay } from './rust-process.js';
-
-const candidates = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-const chromium = candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-const requireBrowser = process.env['WSP_REQUIRE_BROWSER'] === '1';
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 interface PageApi {
   startHost: typeof startHost;
@@ -59,7 +45,7 @@ before(() => {
 
 test(
   'browser host (DOM WebSocket) through the Rust relay ← Rust and Node callers; the page calls a Rust host too',
-  { timeout: 90_000, skip: chromium === undefined && !requireBrowser ? 'no Chromium found (CHROMIUM_PATH)' : false },
+  { timeout: 90_000, skip: skipBrowser },
   async () => {
     assert.ok(chromium !== undefined, 'WSP_REQUIRE_BROWSER=1 but no Chromium found (install Debian chromium or set CHROMIUM_PATH)');
     // The TypeScript source, not the compiled copy in dist: esbuild compiles it for the browser.

@@ -8,30 +8,16 @@
  * Chromium is a failure.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
 import { build } from 'esbuild';
+import { CHROMIUM_ARGS, chromium, requireBrowser, skipBrowser } from './browser.js';
 import type { CodecOutcome, run } from './browser-rust.page.js';
 import { within } from './helpers.js';
 import { RustProcess, interopBinary } from './rust-process.js';
-
-const candidates = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-const chromium = candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-const requireBrowser = process.env['WSP_REQUIRE_BROWSER'] === '1';
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // Built (or found) before the test, outside its 60 s: a first cargo build can take longer.
 let bin = '';
@@ -41,7 +27,7 @@ before(() => {
 
 test(
   'browser client (generated TS, DOM WebSocket) ↔ Rust server, calls both ways',
-  { timeout: 60_000, skip: chromium === undefined && !requireBrowser ? 'no Chromium found (CHROMIUM_PATH)' : false },
+  { timeout: 60_000, skip: skipBrowser },
   async () => {
     assert.ok(chromium !== undefined, 'WSP_REQUIRE_BROWSER=1 but no Chromium found (install Debian chromium or set CHROMIUM_PATH)');
     // The TypeScript source, not the compiled copy in dist: esbuild compiles it for the browser.

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { type Server as HttpServer, createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -22,16 +22,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { build } from 'esbuild';
+import { CHROMIUM_ARGS, chromium, skipBrowser } from './browser.js';
 import { WebSocket, WspServer } from '@wsp/runtime/node';
 import * as math from '../../generated/math.js';
 import type { CodecOutcome, run } from './browser-rust.page.js';
 import { newClient, within } from './helpers.js';
 import { RustProcess, interopBinary } from './rust-process.js';
-
-const candidates = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-const chromium = candidates.find((p): p is string => p !== undefined && p !== '' && existsSync(p));
-const requireBrowser = process.env['WSP_REQUIRE_BROWSER'] === '1';
-const skipBrowser = chromium === undefined && !requireBrowser ? 'no Chromium found (CHROMIUM_PATH)' : false;
 
 const T = { timeout: 30_000 };
 
@@ -205,17 +201,6 @@ function upgradeStatus(ws: WebSocket): Promise<number> {
 }
 
 // ---- Chromium ----------------------------------------------------------------------------
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** base64 SHA-256 of the leaf's SubjectPublicKeyInfo: what `--ignore-certificate-errors-spki-list` takes. */
 function spkiHash(leafPem: string): string {

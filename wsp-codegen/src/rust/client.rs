@@ -175,18 +175,7 @@ impl PackageGen<'_> {
             let deprecated = deprecated_attr(&m.deprecated);
             let path = side.path(m);
             let params = self.params(m);
-            let args = m.params.iter().map(|p| {
-                let name = field_ident(&p.name);
-                match self.wire(&p.ty) {
-                    Some(w) => quote!(<#w>::new(#name)),
-                    None => quote!(#name),
-                }
-            });
-            let args = if m.params.is_empty() {
-                quote!(&[(); 0])
-            } else {
-                quote!(&(#(#args,)*))
-            };
+            let args = self.args_array(m);
             quote! {
                 #docs
                 #deprecated
@@ -214,6 +203,23 @@ impl PackageGen<'_> {
                 #(#methods)*
             }
         })
+    }
+
+    /// The argument array of a call of `m`, from parameters of the same names: a reference to
+    /// a tuple, each value wrapped in its `Wire` where it needs an adapter.
+    fn args_array(&self, m: &Method) -> TokenStream {
+        if m.params.is_empty() {
+            // `()` would encode as nil, not as an empty argument array.
+            return quote!(&[(); 0]);
+        }
+        let args = m.params.iter().map(|p| {
+            let name = field_ident(&p.name);
+            match self.wire(&p.ty) {
+                Some(w) => quote!(<#w>::new(#name)),
+                None => quote!(#name),
+            }
+        });
+        quote!(&(#(#args,)*))
     }
 
     /// One method of a typed client.
@@ -247,19 +253,7 @@ impl PackageGen<'_> {
             quote!(let #name: ::std::string::String = ::std::convert::Into::into(#name);)
         });
         let strings = quote!(#(#strings)*);
-        let args = m.params.iter().map(|p| {
-            let name = field_ident(&p.name);
-            match self.wire(&p.ty) {
-                Some(w) => quote!(<#w>::new(#name)),
-                None => quote!(#name),
-            }
-        });
-        // `()` would encode as nil, not as an empty argument array.
-        let args = if m.params.is_empty() {
-            quote!(&[(); 0])
-        } else {
-            quote!(&(#(#args,)*))
-        };
+        let args = self.args_array(m);
         let result = self.result_type(m);
         let error = self.client_error(m);
         let wire = m.returns.as_ref().and_then(|r| self.wire(r));

@@ -274,7 +274,8 @@ impl PackageGen<'_> {
         }
     }
 
-    /// `variant_name`, `Display`, `Error` and the conversions into the runtime's errors.
+    /// `variant_name`, `Display`, `Error` and `ApplicationError`, through which the runtime turns
+    /// it into the ERROR frame (`From<E> for ServiceError`, `RpcError<E>`).
     fn error_impls(&self, t: &TypeDef, variants: &[Variant]) -> TokenStream {
         let name = type_ident(&t.name);
         let unknown = ident(&Self::unknown_variant(variants));
@@ -332,12 +333,6 @@ impl PackageGen<'_> {
             impl ::wsp_runtime::codegen::ApplicationError for #name {
                 fn variant_name(&self) -> &'static str {
                     #name::variant_name(self)
-                }
-            }
-
-            impl ::std::convert::From<#name> for ::wsp_runtime::codegen::ServiceError {
-                fn from(error: #name) -> Self {
-                    ::wsp_runtime::codegen::ServiceError::application(error.variant_name(), error)
                 }
             }
         }

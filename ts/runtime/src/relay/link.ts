@@ -10,7 +10,7 @@
  * caller's Peer is attached in the very event that delivered CONNECTED and sees the HELLO; a
  * promise continuation would run too late.
  */
-import { CloseCode, browserCloseCode, normalizeCloseCode, shortenCloseReason } from '../close.js';
+import { CloseCode, closeSocket, normalizeCloseCode, shortenCloseReason } from '../close.js';
 import { type Codec, codecForSubprotocol, createCodec } from '../codec.js';
 import { type CloseEventLike, type MessageEventLike, ReadyState, type WebSocketLike, messageData, terminator } from '../socket.js';
 import { type RelayFrame, RelayFrameError, decodeRelayFrame, encodeRelayFrame } from './frames.js';
@@ -202,20 +202,4 @@ export class RelayLink {
 
 function ignore(): void {
   // see the constructor
-}
-
-/**
- * Closes with `code`, or where the WebSocket API refuses it (a browser only sends 1000 and
- * 3000–4999) with its 41xx substitute (PROTOCOL.md §7), else 1000 keeping the reason.
- */
-function closeSocket(socket: WebSocketLike, code: number, reason: string): void {
-  try {
-    socket.close(code, reason);
-  } catch {
-    try {
-      socket.close(browserCloseCode(code) ?? CloseCode.NORMAL, reason);
-    } catch {
-      // already closed
-    }
-  }
 }

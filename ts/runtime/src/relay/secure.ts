@@ -14,7 +14,7 @@
  * finishes the handshake attaches its Peer in the very event that finished it, so the other
  * end's HELLO, which may arrive in the same read, is not lost.
  */
-import { CloseCode, browserCloseCode, normalizeCloseCode, shortenCloseReason } from '../close.js';
+import { CloseCode, closeSocket, normalizeCloseCode, shortenCloseReason } from '../close.js';
 import { RelayError } from '../errors.js';
 import { type CloseEventLike, type MessageEventLike, ReadyState, type WebSocketLike, messageData } from '../socket.js';
 import { PublicKey, type Signer } from './identity.js';
@@ -262,22 +262,6 @@ class Exchange implements Closable {
     this.timer = undefined;
     this.socket.removeEventListener('message', this.onMessage);
     this.socket.removeEventListener('close', this.onClose);
-  }
-}
-
-/**
- * Closes with `code`, or where the WebSocket API refuses it (a browser only sends 1000 and
- * 3000–4999) with its 41xx substitute (PROTOCOL.md §7), else 1000 keeping the reason.
- */
-function closeSocket(socket: WebSocketLike, code: number, reason: string): void {
-  try {
-    socket.close(code, reason);
-  } catch {
-    try {
-      socket.close(browserCloseCode(code) ?? CloseCode.NORMAL, reason);
-    } catch {
-      // already closed
-    }
   }
 }
 
