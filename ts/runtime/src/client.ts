@@ -50,7 +50,10 @@ export interface ClientOptions extends Omit<PeerOptions, 'services' | 'sharedSer
   WebSocket?: WebSocketConstructorLike;
   /** Full control over socket creation (e.g. to pass `ws` options); overrides `WebSocket`. */
   createWebSocket?: (url: string, protocols: string[]) => WebSocketLike;
-  /** Codecs to offer, most preferred first. Default ['msgpack', 'json']. */
+  /**
+   * Codecs to offer, most preferred first. Default ['msgpack']: one subprotocol, as the Rust client
+   * offers (docs/behaviour.md); list both to let a server that speaks only JSON choose it.
+   */
   codecs?: readonly CodecKind[];
   /** Reconnect policy; `false` turns it off. */
   reconnect?: boolean | ReconnectOptions;
@@ -367,7 +370,7 @@ export class Client implements Caller {
   }
 
   private createSocket(): WebSocketLike {
-    const protocols = (this.options.codecs ?? ['msgpack', 'json']).map((c) => SUBPROTOCOL[c]);
+    const protocols = (this.options.codecs ?? ['msgpack']).map((c) => SUBPROTOCOL[c]);
     if (this.options.createWebSocket !== undefined) return this.options.createWebSocket(this.url, protocols);
     const Ctor = this.options.WebSocket ?? (globalThis.WebSocket as unknown as WebSocketConstructorLike);
     return new Ctor(this.url, protocols);

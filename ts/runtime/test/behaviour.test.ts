@@ -47,7 +47,7 @@ describe('docs/behaviour.md, TypeScript column', () => {
     assert.throws(() => client.notify('e/note', []), isCode('CLOSED'));
   });
 
-  test('a client offers both codecs, MessagePack first', T, async () => {
+  test('a client offers only MessagePack by default, and what `codecs` lists in its order', T, async () => {
     const offered: string[][] = [];
     const wss = new WebSocketServer({
       host: '127.0.0.1',
@@ -65,7 +65,14 @@ describe('docs/behaviour.md, TypeScript column', () => {
         client.connect().catch(() => undefined),
         5000,
       );
-      assert.deepEqual(offered[0], ['wsp.v1.msgpack', 'wsp.v1.json']);
+      assert.deepEqual(offered[0], ['wsp.v1.msgpack']);
+      const both = new Client(`ws://127.0.0.1:${port}/`, { WebSocket: WS, log: quietLog().log, reconnect: false, codecs: ['json', 'msgpack'] });
+      await within(
+        both.connect().catch(() => undefined),
+        5000,
+      );
+      await both.close();
+      assert.deepEqual(offered[1], ['wsp.v1.json', 'wsp.v1.msgpack']);
     } finally {
       await client.close();
       for (const ws of wss.clients) ws.terminate();
