@@ -8,13 +8,14 @@
 //! cargo run -p wsp-build --example compile_cost --release # as the release CLI
 //! ```
 //!
-//! The schema is a 100-method service over a handful of types (`bench-like`). Prints the median
-//! of 15 runs of each phase: load (parse, validate, resolve), generate (tokens, check, format)
-//! and, inside generate, the shares of parsing with syn and formatting with prettyplease.
+//! The schema is a 100-method service over a handful of types. Prints the median of 31 runs of
+//! `compile()` as build scripts run it (the fast layout) and with `.pretty(true)`
+//! (prettyplease), with their phases: load (parse, validate, resolve) and generate, and for
+//! prettyplease the share of parsing with syn that it needs first.
 
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 15;
+const RUNS: usize = 31;
 
 fn schema() -> String {
     let mut s = String::from(
@@ -49,26 +50,34 @@ fn main() {
     std::fs::write(&path, schema()).expect("writes the schema");
     let out = dir.join("out");
 
-    let (mut load, mut generate, mut parse, mut format, mut whole) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let fast = wsp_codegen::Opts {
+        pretty: false,
+        ..wsp_codegen::Opts::default()
+    };
+    let (mut load, mut generate_fast, mut generate_pretty, mut parse) =
+        (vec![], vec![], vec![], vec![]);
+    let (mut whole, mut whole_pretty, mut size) = (vec![], vec![], 0);
     for _ in 0..RUNS {
         let t = Instant::now();
         let model = wsp_idl::load(&[&path]).expect("a valid schema");
         load.push(t.elapsed());
 
         let t = Instant::now();
+        let files = wsp_codegen::generate(&model, &fast).expect("generates");
+        generate_fast.push(t.elapsed());
+        size = files[0].contents.len();
+
+        let t = Instant::now();
         let files =
             wsp_codegen::generate(&model, &wsp_codegen::Opts::default()).expect("generates");
-        generate.push(t.elapsed());
+        generate_pretty.push(t.elapsed());
 
-        // Parsing and formatting alone: the same file parsed again and printed by prettyplease.
+        // What prettyplease needs first: the file parsed by syn (here from text, about what
+        // parsing the generator's tokens costs).
         let t = Instant::now();
         let file = syn::parse_file(&files[0].contents).expect("parses");
         parse.push(t.elapsed());
-        let t = Instant::now();
-        let printed = prettyplease::unparse(&file);
-        format.push(t.elapsed());
-        assert!(!printed.is_empty());
+        assert!(!file.items.is_empty());
 
         let t = Instant::now();
         wsp_build::configure()
@@ -77,6 +86,15 @@ fn main() {
             .compile(&[&path])
             .expect("compiles");
         whole.push(t.elapsed());
+
+        let t = Instant::now();
+        wsp_build::configure()
+            .out_dir(&out)
+            .emit_rerun_if_changed(false)
+            .pretty(true)
+            .compile(&[&path])
+            .expect("compiles");
+        whole_pretty.push(t.elapsed());
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
@@ -87,13 +105,24 @@ fn main() {
             "release"
         }
     );
-    println!("compile()            {:7.1} ms", ms(median(whole)));
-    println!("  load               {:7.1} ms", ms(median(load)));
-    println!("  generate           {:7.1} ms", ms(median(generate)));
+    println!("compile()                 {:7.1} ms", ms(median(whole)));
+    println!("  load                    {:7.1} ms", ms(median(load)));
     println!(
-        "    of it, parse     {:7.1} ms (about; syn from text)",
+        "  generate (fast layout)  {:7.1} ms ({} KB)",
+        ms(median(generate_fast)),
+        size / 1024
+    );
+    println!(
+        "compile() with pretty(true) {:5.1} ms",
+        ms(median(whole_pretty))
+    );
+    println!(
+        "  generate (prettyplease) {:7.1} ms",
+        ms(median(generate_pretty))
+    );
+    println!(
+        "    of it, syn parse      {:7.1} ms (about; from text)",
         ms(median(parse))
     );
-    println!("    of it, format    {:7.1} ms", ms(median(format)));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -63,6 +63,12 @@ pub struct Opts {
     /// Extra attributes for fields and variants: `(path, attribute)`, where `path` is
     /// `geometry.Point.x`, `geometry.Shape.Circle`, or a prefix of such paths.
     pub field_attributes: Vec<(String, String)>,
+    /// Format generated Rust with `prettyplease` (lines wrapped as rustfmt would). Without it a
+    /// fast layout is used: one item, statement, field or arm per line, indented, no wrapping,
+    /// the same tokens. `prettyplease` needs the file parsed by `syn` first, which dominates
+    /// the cost in an unoptimised build script, so `wsp-build` uses the fast layout unless
+    /// asked. Default `true`; TypeScript ignores it.
+    pub pretty: bool,
 }
 
 impl Default for Opts {
@@ -73,6 +79,7 @@ impl Default for Opts {
             build_client: true,
             type_attributes: Vec::new(),
             field_attributes: Vec::new(),
+            pretty: true,
         }
     }
 }

@@ -81,6 +81,10 @@ struct GenerateArgs {
     /// `geometry.Point.x=#[doc(alias = "abscissa")]`). Repeatable.
     #[arg(long, value_name = "PATH=ATTRIBUTE")]
     field_attribute: Vec<String>,
+    /// Rust: lay the code out fast (one item, statement or field per line, no wrapping) instead
+    /// of formatting it with prettyplease; the code is the same. Build scripts do this.
+    #[arg(long)]
+    fast_layout: bool,
     /// TypeScript: the module specifier generated files import the runtime from.
     #[arg(long, value_name = "SPECIFIER", default_value = "@wsp/runtime")]
     ts_runtime: String,
@@ -121,6 +125,7 @@ impl GenerateArgs {
             build_client: !self.no_client,
             type_attributes: split(&self.type_attribute)?,
             field_attributes: split(&self.field_attribute)?,
+            pretty: !self.fast_layout,
         })
     }
 

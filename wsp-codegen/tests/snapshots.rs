@@ -5,6 +5,27 @@ fn snapshot_schema(stem: &str, path: &str) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
     let model = wsp_idl::load(&[root.join(path)]).unwrap_or_else(|e| panic!("{e}"));
     let files = wsp_codegen::generate(&model, &wsp_codegen::Opts::default()).expect("generates");
+    let fast = wsp_codegen::generate(
+        &model,
+        &wsp_codegen::Opts {
+            pretty: false,
+            ..wsp_codegen::Opts::default()
+        },
+    )
+    .expect("generates");
+    assert_eq!(files.len(), fast.len());
+    for (file, fast) in files.iter().zip(&fast) {
+        // The fast layout (what build scripts write) is Rust too; that it is the same code as
+        // prettyplease's is checked token by token in `rust::layout`'s tests.
+        assert_eq!(file.name, fast.name);
+        if let Err(e) = syn::parse_file(&fast.contents) {
+            panic!("{}: the fast layout does not parse: {e}", fast.name);
+        }
+        if stem == "kitchen_sink" {
+            let name = format!("{stem}__{}__fast", fast.name.trim_end_matches(".rs"));
+            insta::assert_snapshot!(name, fast.contents);
+        }
+    }
     for file in files {
         // One lint allowance for the whole module, not one per item; and no generated wire
         // newtypes (parameters that need an adapter use the runtime's documented `Wire`).

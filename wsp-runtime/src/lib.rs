@@ -145,5 +145,22 @@ pub mod codegen {
     pub use futures_util::stream::{BoxStream, Stream, StreamExt};
     pub use serde;
     pub use serde_with::{As, Same};
+
+    // What generated code names from std, under one short path no schema type can shadow.
+    pub use std::boxed::Box;
+    pub use std::clone::Clone;
+    pub use std::cmp::{Eq, PartialEq};
+    pub use std::collections::BTreeMap;
+    pub use std::convert::{From, Into};
+    pub use std::default::Default;
+    pub use std::fmt::{self, Debug};
+    pub use std::future::Future;
+    pub use std::hash::Hash;
+    pub use std::marker::{Copy, Send, Sync, Unpin};
+    pub use std::option::Option::{self, None, Some};
+    pub use std::result::Result::{self, Err, Ok};
+    pub use std::string::String;
     pub use std::sync::Arc;
+    pub use std::time::Duration;
+    pub use std::vec::Vec;
 }

@@ -11,6 +11,7 @@ use futures_util::stream::{BoxStream, Stream, StreamExt};
 use rmpv::Value;
 use serde::Serialize;
 
+use crate::args::{Args, ParamList};
 pub use crate::connection::Handler;
 use crate::connection::{ConnInner, Dispatch, IncomingCall, Started};
 use crate::context::CallContext;
@@ -29,6 +30,63 @@ pub struct Request<'a> {
     pub ctx: CallContext,
     /// The raw argument array, to be decoded straight into the method's parameters.
     pub args: Payload,
+}
+
+/// The generated dispatch of one typed method: decode the arguments as the parameter list `P`
+/// (see [`Args`]) and hand them, with the context and the shared implementation, to the
+/// method's body. A failed decode answers INVALID_ARGUMENTS without running anything.
+impl Request<'_> {
+    /// Serves a unary method: `body`'s result becomes the REPLY.
+    pub fn unary<P, S, F, Fut, T, E>(self, service: &Arc<S>, body: F) -> Handler
+    where
+        P: ParamList,
+        S: ?Sized,
+        F: FnOnce(Arc<S>, CallContext, Args<P>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Serialize,
+        E: Into<ServiceError>,
+    {
+        match self.args.decode::<Args<P>>() {
+            Ok(args) => {
+                let fut = body(Arc::clone(service), self.ctx.clone(), args);
+                Handler::unary(self.ctx, fut)
+            }
+            Err(e) => Handler::Error(e.into()),
+        }
+    }
+
+    /// Serves a stream method: each of `body`'s items becomes an ITEM.
+    pub fn stream<P, S, F, St, T, E>(self, service: &Arc<S>, body: F) -> Handler
+    where
+        P: ParamList,
+        S: ?Sized,
+        F: FnOnce(Arc<S>, CallContext, Args<P>) -> St,
+        St: Stream<Item = Result<T, E>> + Send + 'static,
+        T: Serialize,
+        E: Into<ServiceError>,
+    {
+        match self.args.decode::<Args<P>>() {
+            Ok(args) => {
+                let items = body(Arc::clone(service), self.ctx.clone(), args);
+                Handler::stream(self.ctx, items)
+            }
+            Err(e) => Handler::Error(e.into()),
+        }
+    }
+
+    /// Serves a notification: `body` runs, nothing is answered.
+    pub fn notify<P, S, F, Fut>(self, service: &Arc<S>, body: F) -> Handler
+    where
+        P: ParamList,
+        S: ?Sized,
+        F: FnOnce(Arc<S>, CallContext, Args<P>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        match self.args.decode::<Args<P>>() {
+            Ok(args) => Handler::notify(body(Arc::clone(service), self.ctx, args)),
+            Err(e) => Handler::Error(e.into()),
+        }
+    }
 }
 
 impl Handler {

@@ -28,9 +28,9 @@ impl PackageGen<'_> {
         match m.throws {
             Some(id) => {
                 let e = self.type_path(id);
-                quote!(::wsp_runtime::codegen::RpcError<#e>)
+                quote!(wsp::RpcError<#e>)
             }
-            None => quote!(::wsp_runtime::codegen::CallError),
+            None => quote!(wsp::CallError),
         }
     }
 
@@ -57,7 +57,7 @@ impl PackageGen<'_> {
         let from_context = if side.is_callbacks {
             quote! {
                 /// A client calling back the peer a handler's call came from.
-                pub fn from_context(ctx: &::wsp_runtime::codegen::CallContext) -> Self {
+                pub fn from_context(ctx: &wsp::CallContext) -> Self {
                     Self::from_caller(ctx.caller())
                 }
             }
@@ -72,20 +72,20 @@ impl PackageGen<'_> {
             quote! {
                 #[doc = #doc]
                 pub async fn connect(
-                    url: impl ::std::convert::Into<::std::string::String>,
-                ) -> ::std::result::Result<Self, ::wsp_runtime::codegen::ConnectError> {
-                    let client = ::wsp_runtime::codegen::Client::builder(url).build();
+                    url: impl wsp::Into<wsp::String>
+                ) -> wsp::Result<Self, wsp::ConnectError> {
+                    let client = wsp::Client::builder(url).build();
                     client.connect().await?;
-                    ::std::result::Result::Ok(Self {
+                    wsp::Ok(Self {
                         caller: client.caller(),
-                        options: ::std::default::Default::default(),
-                        client: ::std::option::Option::Some(client),
+                        options: wsp::Default::default(),
+                        client: wsp::Some(client),
                     })
                 }
 
                 /// The client [`connect`](Self::connect) made (to close it), if this one was
                 /// made so.
-                pub fn client(&self) -> ::std::option::Option<&::wsp_runtime::codegen::Client> {
+                pub fn client(&self) -> wsp::Option<&wsp::Client> {
                     self.client.as_ref()
                 }
             }
@@ -95,49 +95,49 @@ impl PackageGen<'_> {
             (TokenStream::new(), TokenStream::new())
         } else {
             (
-                quote!(client: ::std::option::Option<::wsp_runtime::codegen::Client>,),
-                quote!(client: ::std::option::Option::None),
+                quote!(client: wsp::Option<wsp::Client>,),
+                quote!(client: wsp::None),
             )
         };
         quote! {
             #[doc = #doc]
             #deprecated
-            #[derive(::std::fmt::Debug, ::std::clone::Clone)]
+            #[derive(wsp::Debug, wsp::Clone)]
             pub struct #name {
-                caller: ::wsp_runtime::codegen::Caller,
-                options: ::wsp_runtime::codegen::CallOptions,
+                caller: wsp::Caller,
+                options: wsp::CallOptions,
                 #client_field
             }
 
             impl #name {
                 /// A client making its calls through `caller` (from a `Client`, a `Peer` or a
                 /// `CallContext`).
-                pub fn from_caller(caller: ::wsp_runtime::codegen::Caller) -> Self {
-                    Self { caller, options: ::std::default::Default::default(), #client_none }
+                pub fn from_caller(caller: wsp::Caller) -> Self {
+                    Self { caller, options: wsp::Default::default(), #client_none }
                 }
 
                 #from_context
 
                 /// A copy whose calls use `options` (deadline).
-                pub fn with_options(&self, options: ::wsp_runtime::codegen::CallOptions) -> Self {
-                    Self { options, ..::std::clone::Clone::clone(self) }
+                pub fn with_options(&self, options: wsp::CallOptions) -> Self {
+                    Self { options, ..wsp::Clone::clone(self) }
                 }
 
                 /// A copy whose calls may each take at most `timeout`.
-                pub fn with_timeout(&self, timeout: ::std::time::Duration) -> Self {
+                pub fn with_timeout(&self, timeout: wsp::Duration) -> Self {
                     self.with_options(self.options.timeout(timeout))
                 }
 
                 /// The underlying caller.
-                pub fn caller(&self) -> &::wsp_runtime::codegen::Caller {
+                pub fn caller(&self) -> &wsp::Caller {
                     &self.caller
                 }
 
                 #(#methods)*
             }
 
-            impl ::std::convert::From<::wsp_runtime::codegen::Caller> for #name {
-                fn from(caller: ::wsp_runtime::codegen::Caller) -> Self {
+            impl wsp::From<wsp::Caller> for #name {
+                fn from(caller: wsp::Caller) -> Self {
                     Self::from_caller(caller)
                 }
             }
@@ -179,24 +179,21 @@ impl PackageGen<'_> {
             quote! {
                 #docs
                 #deprecated
-                pub fn #rust_name(&self, #(#params),*) -> ::std::result::Result<
-                    ::wsp_runtime::codegen::BroadcastReport,
-                    ::wsp_runtime::codegen::CallError,
-                > {
+                pub fn #rust_name(&self #(, #params)*) -> wsp::Result<wsp::BroadcastReport, wsp::CallError> {
                     self.server.notify_all(#path, #args)
                 }
             }
         });
         Some(quote! {
             #[doc = #doc]
-            #[derive(::std::fmt::Debug, ::std::clone::Clone, ::std::marker::Copy)]
+            #[derive(wsp::Debug, wsp::Clone, wsp::Copy)]
             pub struct #name<'a> {
-                server: &'a ::wsp_runtime::codegen::Server,
+                server: &'a wsp::Server,
             }
 
             impl<'a> #name<'a> {
                 /// Broadcasts to the clients of `server`.
-                pub fn new(server: &'a ::wsp_runtime::codegen::Server) -> Self {
+                pub fn new(server: &'a wsp::Server) -> Self {
                     Self { server }
                 }
 
@@ -242,7 +239,7 @@ impl PackageGen<'_> {
         let params = m.params.iter().zip(self.params(m)).map(|(p, param)| {
             if is_string(&p.ty) {
                 let name = field_ident(&p.name);
-                quote!(#name: impl ::std::convert::Into<::std::string::String>)
+                quote!(#name: impl wsp::Into<wsp::String>)
             } else {
                 param
             }
@@ -250,7 +247,7 @@ impl PackageGen<'_> {
         let params: Vec<TokenStream> = params.collect();
         let strings = m.params.iter().filter(|p| is_string(&p.ty)).map(|p| {
             let name = field_ident(&p.name);
-            quote!(let #name: ::std::string::String = ::std::convert::Into::into(#name);)
+            quote!(let #name: wsp::String = wsp::Into::into(#name);)
         });
         let strings = quote!(#(#strings)*);
         let args = self.args_array(m);
@@ -266,10 +263,10 @@ impl PackageGen<'_> {
                 quote! {
                     #docs
                     #deprecated
-                    pub async fn #rust_name(&self, #(#params),*) -> ::std::result::Result<#result, #error> {
+                    pub async fn #rust_name(&self #(, #params)*) -> wsp::Result<#result, #error> {
                         #strings
                         let __result: #decode_ty = self.caller.call(#path, #args, self.options).await?;
-                        ::std::result::Result::Ok(__result #unwrap)
+                        wsp::Ok(__result #unwrap)
                     }
                 }
             }
@@ -281,13 +278,13 @@ impl PackageGen<'_> {
                 quote! {
                     #docs
                     #deprecated
-                    pub fn #rust_name(&self, #(#params),*) -> impl ::wsp_runtime::codegen::Stream<
-                        Item = ::std::result::Result<#result, #error>
-                    > + ::std::marker::Send + ::std::marker::Unpin + 'static {
+                    pub fn #rust_name(&self #(, #params)*) -> impl wsp::Stream<
+                        Item = wsp::Result<#result, #error>
+                    > + wsp::Send + wsp::Unpin + 'static {
                         #strings
                         let __items = self.caller.stream::<_, #decode_ty>(#path, #args, self.options);
-                        ::wsp_runtime::codegen::StreamExt::map(__items, |__item| {
-                            __item #unwrap .map_err(::std::convert::From::from)
+                        wsp::StreamExt::map(__items, |__item| {
+                            __item #unwrap .map_err(wsp::From::from)
                         })
                     }
                 }
@@ -295,7 +292,7 @@ impl PackageGen<'_> {
             MethodKind::Notify => quote! {
                 #docs
                 #deprecated
-                pub async fn #rust_name(&self, #(#params),*) -> ::std::result::Result<(), #error> {
+                pub async fn #rust_name(&self #(, #params)*) -> wsp::Result<(), #error> {
                     #strings
                     self.caller.notify(#path, #args).await
                 }

@@ -7,6 +7,7 @@
 
 mod client;
 mod docs;
+mod layout;
 mod names;
 mod service;
 mod types;
@@ -35,12 +36,17 @@ pub fn generate(model: &Model, opts: &Opts) -> Result<Vec<GeneratedFile>, Error>
             package,
         };
         let tokens = pkg.file()?;
-        let file: syn::File = syn::parse2(tokens).map_err(|e| {
-            Error::Generate(format!(
-                "internal error: generated Rust for package `{package}` does not parse: {e}"
-            ))
-        })?;
-        let contents = format!("{HEADER}{}", prettyplease::unparse(&file));
+        let text = if opts.pretty {
+            let file: syn::File = syn::parse2(tokens).map_err(|e| {
+                Error::Generate(format!(
+                    "internal error: generated Rust for package `{package}` does not parse: {e}"
+                ))
+            })?;
+            prettyplease::unparse(&file)
+        } else {
+            layout::layout(tokens)
+        };
+        let contents = format!("{HEADER}{text}");
         files.push(GeneratedFile {
             name: format!("{package}.rs"),
             contents,
@@ -95,17 +101,22 @@ impl PackageGen<'_> {
         }
         // One module holds everything, so that one `#[allow]` keeps users' lints quiet about
         // generated code (an `include!`d file cannot carry an inner `#![allow]`); its public
-        // items are re-exported into the user's module.
+        // items are re-exported into the user's module. Inside it, everything the code names
+        // from the runtime or from std comes through `wsp` (the runtime's `codegen` module), so
+        // that paths stay short (less to parse and format in a build script) and no schema type
+        // (all UpperCamelCase) can shadow them.
         let out = quote! {
             #[allow(
                 deprecated,
                 dead_code,
                 non_camel_case_types,
                 unreachable_pub,
+                unused_imports,
                 unused_qualifications,
                 clippy::all
             )]
             mod wsp_generated {
+                use ::wsp_runtime::codegen as wsp;
                 #(#items)*
             }
             pub use self::wsp_generated::*;
@@ -134,15 +145,15 @@ impl PackageGen<'_> {
             TypeRef::Primitive(p) => primitive(*p),
             TypeRef::List(inner) => {
                 let inner = self.rust_type(inner);
-                quote!(::std::vec::Vec<#inner>)
+                quote!(wsp::Vec<#inner>)
             }
             TypeRef::Map(k, v) => {
                 let (k, v) = (self.rust_type(k), self.rust_type(v));
-                quote!(::std::collections::BTreeMap<#k, #v>)
+                quote!(wsp::BTreeMap<#k, #v>)
             }
             TypeRef::Optional(inner) => {
                 let inner = self.rust_type(inner);
-                quote!(::std::option::Option<#inner>)
+                quote!(wsp::Option<#inner>)
             }
             TypeRef::Named(id) => self.type_path(*id),
         }
@@ -156,11 +167,11 @@ impl PackageGen<'_> {
         match &f.ty {
             TypeRef::Optional(inner) => {
                 let inner = self.rust_type(inner);
-                quote!(::std::option::Option<::std::boxed::Box<#inner>>)
+                quote!(wsp::Option<wsp::Box<#inner>>)
             }
             other => {
                 let ty = self.rust_type(other);
-                quote!(::std::boxed::Box<#ty>)
+                quote!(wsp::Box<#ty>)
             }
         }
     }
@@ -177,9 +188,12 @@ impl PackageGen<'_> {
     /// The wire form of a parameter or result that needs an adapter: the runtime's
     /// `Wire<RustType, Shape>`, whose `.0` is the value (`None` when the type needs none).
     pub(crate) fn wire(&self, ty: &TypeRef) -> Option<TokenStream> {
-        let shape: TokenStream = self.shape(ty)?.parse().expect("a shape is a Rust type");
+        if !needs_adapter(ty) {
+            return None;
+        }
+        let shape = shape_tokens(ty);
         let rust = self.rust_type(ty);
-        Some(quote!(::wsp_runtime::codegen::Wire<#rust, #shape>))
+        Some(quote!(wsp::Wire<#rust, #shape>))
     }
 
     /// Extra attributes configured for a type (by qualified name, package prefix or `.`).
@@ -251,13 +265,13 @@ fn primitive(p: Primitive) -> TokenStream {
         Primitive::U64 => quote!(u64),
         Primitive::F32 => quote!(f32),
         Primitive::F64 => quote!(f64),
-        Primitive::String => quote!(::std::string::String),
-        Primitive::Bytes => quote!(::std::vec::Vec<u8>),
+        Primitive::String => quote!(wsp::String),
+        Primitive::Bytes => quote!(wsp::Vec<u8>),
     }
 }
 
 /// Whether a type holds a 64-bit integer or `bytes` anywhere.
-fn needs_adapter(ty: &TypeRef) -> bool {
+pub(crate) fn needs_adapter(ty: &TypeRef) -> bool {
     match ty {
         TypeRef::Primitive(p) => p.is_64_bit_integer() || *p == Primitive::Bytes,
         TypeRef::List(t) | TypeRef::Optional(t) => needs_adapter(t),
@@ -268,14 +282,35 @@ fn needs_adapter(ty: &TypeRef) -> bool {
 
 /// The adapter shape: the type with `Int64`/`Bytes` at the leaves that need them and `Same`
 /// elsewhere.
+fn shape_tokens(ty: &TypeRef) -> TokenStream {
+    match ty {
+        TypeRef::Primitive(p) if p.is_64_bit_integer() => quote!(wsp::Int64),
+        TypeRef::Primitive(Primitive::Bytes) => quote!(wsp::Bytes),
+        TypeRef::Primitive(_) | TypeRef::Named(_) => quote!(wsp::Same),
+        TypeRef::List(t) => {
+            let t = shape_tokens(t);
+            quote!(wsp::Vec<#t>)
+        }
+        TypeRef::Optional(t) => {
+            let t = shape_tokens(t);
+            quote!(wsp::Option<#t>)
+        }
+        TypeRef::Map(_, v) => {
+            let v = shape_tokens(v);
+            quote!(wsp::BTreeMap<wsp::Same, #v>)
+        }
+    }
+}
+
+/// The adapter shape as text, for `#[serde(with = "…")]`: what [`shape_tokens`] makes.
 fn shape_of(ty: &TypeRef) -> String {
-    const RT: &str = "::wsp_runtime::codegen";
+    const RT: &str = "wsp";
     match ty {
         TypeRef::Primitive(p) if p.is_64_bit_integer() => format!("{RT}::Int64"),
         TypeRef::Primitive(Primitive::Bytes) => format!("{RT}::Bytes"),
         TypeRef::Primitive(_) | TypeRef::Named(_) => format!("{RT}::Same"),
-        TypeRef::List(t) => format!("::std::vec::Vec<{}>", shape_of(t)),
-        TypeRef::Optional(t) => format!("::std::option::Option<{}>", shape_of(t)),
-        TypeRef::Map(_, v) => format!("::std::collections::BTreeMap<{RT}::Same, {}>", shape_of(v)),
+        TypeRef::List(t) => format!("wsp::Vec<{}>", shape_of(t)),
+        TypeRef::Optional(t) => format!("wsp::Option<{}>", shape_of(t)),
+        TypeRef::Map(_, v) => format!("wsp::BTreeMap<{RT}::Same, {}>", shape_of(v)),
     }
 }

@@ -146,9 +146,9 @@ impl PackageGen<'_> {
         match m.throws {
             Some(id) => {
                 let e = self.type_path(id);
-                quote!(::wsp_runtime::codegen::RpcError<#e>)
+                quote!(wsp::RpcError<#e>)
             }
-            None => quote!(::wsp_runtime::codegen::ServiceError),
+            None => quote!(wsp::ServiceError),
         }
     }
 
@@ -209,7 +209,7 @@ impl PackageGen<'_> {
             #[doc = ""]
             #[doc = #extra]
             #deprecated
-            pub trait #name: ::std::marker::Send + ::std::marker::Sync + 'static {
+            pub trait #name: wsp::Send + wsp::Sync + 'static {
                 #(#methods)*
             }
         }
@@ -226,30 +226,30 @@ impl PackageGen<'_> {
         let error = self.handler_error(m);
         let output = match m.kind {
             MethodKind::Rpc => quote! {
-                impl ::std::future::Future<
-                    Output = ::std::result::Result<#result, #error>
-                > + ::std::marker::Send
+                impl wsp::Future<
+                    Output = wsp::Result<#result, #error>
+                > + wsp::Send
             },
             MethodKind::Stream => quote! {
-                impl ::wsp_runtime::codegen::Stream<
-                    Item = ::std::result::Result<#result, #error>
-                > + ::std::marker::Send + 'static
+                impl wsp::Stream<
+                    Item = wsp::Result<#result, #error>
+                > + wsp::Send + 'static
             },
             MethodKind::Notify => quote! {
-                impl ::std::future::Future<Output = ()> + ::std::marker::Send
+                impl wsp::Future<Output = ()> + wsp::Send
             },
         };
         // A stream outlives the call that starts it, so its method gets the shared service
         // itself (`self: Arc<Self>`) to move into the stream, instead of a borrow it could not
         // keep.
         let receiver = match m.kind {
-            MethodKind::Stream => quote!(self: ::std::sync::Arc<Self>),
+            MethodKind::Stream => quote!(self: wsp::Arc<Self>),
             _ => quote!(&self),
         };
         quote! {
             #docs
             #deprecated
-            fn #name(#receiver, #ctx: ::wsp_runtime::codegen::CallContext, #(#params),*) -> #output;
+            fn #name(#receiver, #ctx: wsp::CallContext #(, #params)*) -> #output;
         }
     }
 
@@ -271,7 +271,7 @@ impl PackageGen<'_> {
             #[doc = #doc]
             #deprecated
             pub struct #server<#g> {
-                inner: ::std::sync::Arc<#g>,
+                inner: wsp::Arc<#g>,
             }
 
             impl<#g: #trait_name> #server<#g> {
@@ -282,39 +282,39 @@ impl PackageGen<'_> {
 
                 /// Wraps an implementation.
                 pub fn new(service: #g) -> Self {
-                    Self::from_arc(::std::sync::Arc::new(service))
+                    Self::from_arc(wsp::Arc::new(service))
                 }
 
                 /// Wraps a shared implementation.
-                pub fn from_arc(service: ::std::sync::Arc<#g>) -> Self {
+                pub fn from_arc(service: wsp::Arc<#g>) -> Self {
                     Self { inner: service }
                 }
 
                 /// The implementation.
-                pub fn get_ref(&self) -> &::std::sync::Arc<#g> {
+                pub fn get_ref(&self) -> &wsp::Arc<#g> {
                     &self.inner
                 }
 
                 /// The adapter as a service to register (`ServerBuilder::service`,
                 /// `ClientBuilder::service`, `add_service`).
-                pub fn into_service(self) -> ::std::sync::Arc<dyn ::wsp_runtime::codegen::Service> {
-                    ::std::sync::Arc::new(self)
+                pub fn into_service(self) -> wsp::Arc<dyn wsp::Service> {
+                    wsp::Arc::new(self)
                 }
             }
 
-            impl<#g> ::std::clone::Clone for #server<#g> {
+            impl<#g> wsp::Clone for #server<#g> {
                 fn clone(&self) -> Self {
-                    Self { inner: ::std::sync::Arc::clone(&self.inner) }
+                    Self { inner: wsp::Arc::clone(&self.inner) }
                 }
             }
 
-            impl<#g> ::std::fmt::Debug for #server<#g> {
-                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            impl<#g> wsp::Debug for #server<#g> {
+                fn fmt(&self, f: &mut wsp::fmt::Formatter<'_>) -> wsp::fmt::Result {
                     f.write_str(::std::stringify!(#server))
                 }
             }
 
-            impl<#g: #trait_name> ::wsp_runtime::codegen::Service for #server<#g> {
+            impl<#g: #trait_name> wsp::Service for #server<#g> {
                 fn name(&self) -> &str {
                     #wire_name
                 }
@@ -325,11 +325,11 @@ impl PackageGen<'_> {
 
                 fn call(
                     &self,
-                    request: ::wsp_runtime::codegen::Request<'_>,
-                ) -> ::wsp_runtime::codegen::Handler {
+                    request: wsp::Request<'_>
+                ) -> wsp::Handler {
                     match (request.method, request.kind) {
                         #(#arms)*
-                        _ => ::wsp_runtime::codegen::Handler::UnknownMethod,
+                        _ => wsp::Handler::UnknownMethod,
                     }
                 }
             }
@@ -337,7 +337,8 @@ impl PackageGen<'_> {
         }
     }
 
-    /// The match arm dispatching one method.
+    /// The match arm dispatching one method: the runtime decodes the arguments (into the
+    /// closure's `Args` pattern, whose type names the parameters) and runs the body.
     fn dispatch_arm(&self, side: &Side<'_>, m: &Method) -> TokenStream {
         let wire = &m.name;
         let trait_name = &side.trait_name;
@@ -350,9 +351,9 @@ impl PackageGen<'_> {
         for (i, p) in m.params.iter().enumerate().rev() {
             let base = self.wire(&p.ty).unwrap_or_else(|| self.rust_type(&p.ty));
             let param = if p.is_optional() {
-                quote!(::wsp_runtime::codegen::Opt<#base>)
+                quote!(wsp::Opt<#base>)
             } else {
-                quote!(::wsp_runtime::codegen::Req<#base>)
+                quote!(wsp::Req<#base>)
             };
             params = quote!((#param, #params));
             let var = ident(&format!("__a{i}"));
@@ -360,7 +361,7 @@ impl PackageGen<'_> {
         }
         let values = m.params.iter().enumerate().map(|(i, p)| {
             let var = ident(&format!("__a{i}"));
-            if self.wire(&p.ty).is_some() {
+            if super::needs_adapter(&p.ty) {
                 quote!(#var.0)
             } else {
                 quote!(#var)
@@ -371,48 +372,35 @@ impl PackageGen<'_> {
             _ => quote!(&*__svc),
         };
         let call = quote! {
-            <#g as #trait_name>::#method(#receiver, __ctx, #(#values),*)
+            <#g as #trait_name>::#method(#receiver, __ctx #(, #values)*)
         };
-        let (kind, run) = match m.kind {
+        let wire_result = m.returns.as_ref().and_then(|r| self.wire(r));
+        let (kind, serve, body) = match m.kind {
             MethodKind::Rpc => {
-                let result = match m.returns.as_ref().and_then(|r| self.wire(r)) {
+                let result = match wire_result {
                     Some(w) => quote!(#call.await.map(<#w>::new)),
                     None => quote!(#call.await),
                 };
-                (
-                    quote!(Unary),
-                    quote!(::wsp_runtime::codegen::Handler::unary(request.ctx, async move { #result })),
-                )
+                (quote!(Unary), quote!(unary), quote!(async move { #result }))
             }
             MethodKind::Stream => {
-                let items = match m.returns.as_ref().and_then(|r| self.wire(r)) {
-                    Some(w) => quote! {
-                        ::wsp_runtime::codegen::StreamExt::map(#call, |__item| __item.map(<#w>::new))
-                    },
+                let items = match wire_result {
+                    Some(w) => quote!(wsp::StreamExt::map(#call, |__item| __item.map(<#w>::new))),
                     None => call,
                 };
-                (
-                    quote!(Stream),
-                    quote!(::wsp_runtime::codegen::Handler::stream(request.ctx, #items)),
-                )
+                (quote!(Stream), quote!(stream), items)
             }
             MethodKind::Notify => (
                 quote!(Notify),
-                quote!(::wsp_runtime::codegen::Handler::notify(async move { #call.await })),
+                quote!(notify),
+                quote!(async move { #call.await }),
             ),
         };
         quote! {
-            (#wire, ::wsp_runtime::codegen::CallKind::#kind) => {
-                let #pattern = match request.args.decode::<::wsp_runtime::codegen::Args<#params>>() {
-                    ::std::result::Result::Ok(args) => args.0,
-                    ::std::result::Result::Err(e) => {
-                        return ::wsp_runtime::codegen::Handler::Error(::std::convert::From::from(e));
-                    }
-                };
-                let __svc = ::std::sync::Arc::clone(&self.inner);
-                let __ctx = ::std::clone::Clone::clone(&request.ctx);
-                #run
-            }
+            (#wire, wsp::CallKind::#kind) => request.#serve(
+                &self.inner,
+                |__svc, __ctx, wsp::Args(#pattern): wsp::Args<#params>| #body
+            ),
         }
     }
 }

@@ -41,24 +41,24 @@ impl PackageGen<'_> {
         let eq_hash = if self.has_float(t.id) {
             TokenStream::new()
         } else {
-            quote!(::std::cmp::Eq, ::std::hash::Hash,)
+            quote!(wsp::Eq, wsp::Hash,)
         };
         let default = if self.has_default(t.id) {
-            quote!(::std::default::Default,)
+            quote!(wsp::Default,)
         } else {
             TokenStream::new()
         };
         quote! {
             #[derive(
-                ::std::fmt::Debug,
-                ::std::clone::Clone,
-                ::std::cmp::PartialEq,
+                wsp::Debug,
+                wsp::Clone,
+                wsp::PartialEq,
                 #eq_hash
                 #default
-                ::wsp_runtime::codegen::serde::Serialize,
-                ::wsp_runtime::codegen::serde::Deserialize
+                wsp::serde::Serialize,
+                wsp::serde::Deserialize
             )]
-            #[serde(crate = "::wsp_runtime::codegen::serde")]
+            #[serde(crate = "wsp::serde")]
         }
     }
 
@@ -174,12 +174,10 @@ impl PackageGen<'_> {
         }
         if f.is_optional() {
             serde_args.push(quote!(default));
-            serde_args.push(quote!(
-                skip_serializing_if = "::std::option::Option::is_none"
-            ));
+            serde_args.push(quote!(skip_serializing_if = "wsp::Option::is_none"));
         }
         if let Some(shape) = self.shape(&f.ty) {
-            let with = format!("::wsp_runtime::codegen::As::<{shape}>");
+            let with = format!("wsp::As::<{shape}>");
             serde_args.push(quote!(with = #with));
         }
         let serde = if serde_args.is_empty() {
@@ -319,8 +317,8 @@ impl PackageGen<'_> {
                 }
             }
 
-            impl ::std::fmt::Display for #name {
-                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            impl wsp::fmt::Display for #name {
+                fn fmt(&self, f: &mut wsp::fmt::Formatter<'_>) -> wsp::fmt::Result {
                     match self {
                         #(#sentences,)*
                         Self::#unknown => f.write_str("an error this version of the schema does not know"),
@@ -330,7 +328,7 @@ impl PackageGen<'_> {
 
             impl ::std::error::Error for #name {}
 
-            impl ::wsp_runtime::codegen::ApplicationError for #name {
+            impl wsp::ApplicationError for #name {
                 fn variant_name(&self) -> &'static str {
                     #name::variant_name(self)
                 }
