@@ -264,8 +264,18 @@ function disconnected(method: string): RpcError {
   return new RpcError('DISCONNECTED', 'connection lost', { method });
 }
 
+/**
+ * The error of a call whose signal aborted: DEADLINE_EXCEEDED when the signal gave up on a
+ * deadline (a served call's, which `ctx.peer` passes on, or `AbortSignal.timeout()`), else
+ * CANCELLED.
+ */
 function cancelledError(method: string, signal: AbortSignal): RpcError {
-  return new RpcError('CANCELLED', 'call cancelled', { method, cause: signal.reason });
+  const reason: unknown = signal.reason;
+  const deadline =
+    (reason instanceof RpcError && reason.code === 'DEADLINE_EXCEEDED') ||
+    (reason instanceof Error && reason.name === 'TimeoutError');
+  if (deadline) return new RpcError('DEADLINE_EXCEEDED', 'deadline exceeded', { method, cause: reason });
+  return new RpcError('CANCELLED', 'call cancelled', { method, cause: reason });
 }
 
 export function unencodable(method: string, e: unknown): RpcError {

@@ -11,6 +11,7 @@ import { CloseError, RpcError, type WspError } from './errors.js';
 import { type Frame, FrameType, MalformedFrame, PROTOCOL_VERSION, parseFrame } from './frames.js';
 import { type IncomingCall, IncomingCalls, signalOf } from './incoming.js';
 import { methodTooLong, unknownMethodMessage } from './peer-text.js';
+import { InheritingCaller } from './inherit.js';
 import { IncomingNotifications } from './notifications.js';
 import { ReadGate } from './read-gate.js';
 import { type CallContext, type NotifyHandler, ServiceRegistry, type ServiceHandlers } from './services.js';
@@ -559,8 +560,14 @@ export class Peer implements Caller {
     return this.services.lookup(method) ?? this.opts.sharedServices?.lookup(method);
   }
 
+  /** The default deadline of calls made without `timeoutMs`. */
+  private get defaultTimeoutMs(): number {
+    return this.opts.defaultTimeoutMs ?? 30_000;
+  }
+
   private context(method: string, signal: AbortSignal, deadline: number | undefined): CallContext {
-    return { method, signal, deadline, codec: this.codecKind(), connectionId: this.id, data: this.data, peer: this };
+    const peer = new InheritingCaller(this, { signal, deadline }, this.defaultTimeoutMs);
+    return { method, signal, deadline, codec: this.codecKind(), connectionId: this.id, data: this.data, peer };
   }
 
   /**
@@ -569,6 +576,9 @@ export class Peer implements Caller {
    * an own property all the same, so that spreading the context copies it.
    */
   private callContext(method: string, call: IncomingCall, deadline: number | undefined): CallContext {
+    // The getters below have their own `this` (the context).
+    const self = this;
+    let inheriting: Caller | undefined;
     return {
       method,
       get signal(): AbortSignal {
@@ -578,7 +588,11 @@ export class Peer implements Caller {
       codec: this.codecKind(),
       connectionId: this.id,
       data: this.data,
-      peer: this,
+      // Made when first read, like `signal`: calls through it inherit this call's deadline and
+      // cancellation (inherit.ts).
+      get peer(): Caller {
+        return (inheriting ??= new InheritingCaller(self, this, self.defaultTimeoutMs));
+      },
     };
   }
 
