@@ -307,7 +307,8 @@ pub struct Method {
     pub name: String,
     /// How it is called.
     pub kind: MethodKind,
-    /// Parameters in order; optional ones are all at the end.
+    /// Parameters in order. Optional ones (`T?`) may stand anywhere; only those after the last
+    /// required one may be left out by callers (see [`Method::omittable_from`]).
     pub params: Vec<Field>,
     /// The result type (the item type for streams); `None` for notifications and for rpcs
     /// written without `->` (their result is nil on the wire).
@@ -320,6 +321,20 @@ pub struct Method {
     pub deprecated: Option<Deprecated>,
     /// The declaration.
     pub span: Span,
+}
+
+impl Method {
+    /// The index from which on callers may leave parameters out: the start of the run of
+    /// optional parameters that ends the list (`params.len()` when the last one is required).
+    /// An optional parameter before a required one is always sent (as nil when absent), so that
+    /// the positions of the parameters after it stay fixed; the trailing run may be cut short,
+    /// which is how a parameter is added compatibly (docs/language.md).
+    pub fn omittable_from(&self) -> usize {
+        self.params
+            .iter()
+            .rposition(|p| !p.is_optional())
+            .map_or(0, |last_required| last_required + 1)
+    }
 }
 
 /// A service: the methods a client calls on the server, and in [`Service::client_methods`] the

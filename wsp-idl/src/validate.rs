@@ -23,7 +23,6 @@ const CHECKS: &[Check] = &[
     check_builtin_type_names,
     check_recursive_structs,
     check_throws,
-    check_trailing_optional_params,
     check_attributes,
     check_client_blocks,
 ];
@@ -462,38 +461,6 @@ fn check_throws(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
                     )),
                 ),
                 Ok(_) => {}
-            }
-        }
-    }
-    out
-}
-
-/// Optional parameters must come last, so callers built from an older schema can omit them.
-fn check_trailing_optional_params(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for decl in &ctx.decls {
-        for m in methods(decl.item) {
-            let mut first_optional: Option<&Field> = None;
-            for p in &m.params {
-                let optional = matches!(p.ty.kind, TypeExprKind::Optional(_));
-                match first_optional {
-                    None if optional => first_optional = Some(p),
-                    Some(opt) if !optional => out.push(
-                        Diagnostic::error(
-                            format!(
-                                "required parameter `{}` follows optional parameter `{}`",
-                                p.name.name, opt.name.name
-                            ),
-                            p.span,
-                        )
-                        .with_label("required parameter")
-                        .with_note("the optional parameter is here", Some(opt.span))
-                        .with_help(
-                            "optional parameters must all come last, so that callers may omit them",
-                        ),
-                    ),
-                    _ => {}
-                }
             }
         }
     }

@@ -84,7 +84,6 @@ fn every_error_is_reported_in_one_run() {
             "invalid map key type `f64`",
             "name `$c` starts with `$`",
             "struct `L` contains itself through required fields",
-            "required parameter `b` follows optional parameter `a`",
             "`P` is a struct, not an error type",
         ]
     );
@@ -92,6 +91,38 @@ fn every_error_is_reported_in_one_run() {
     assert_eq!(
         err.to_string().matches("\nerror: ").count() + 1,
         messages.len()
+    );
+}
+
+#[test]
+fn an_optional_parameter_may_stand_anywhere_and_only_the_trailing_run_may_be_left_out() {
+    let model = load(&[(
+        "x.wsp",
+        "package x;\n\
+         service S {\n\
+             rpc list(prefix: string?, limit: u32) -> list<string>;\n\
+             rpc search(query: string, limit: u32?, cursor: string?);\n\
+             rpc mixed(a: i32?, b: i32, c: i32?);\n\
+             rpc none(a: i32?, b: i32?);\n\
+             notify bare();\n\
+         }\n",
+    )])
+    .expect("an optional parameter before a required one is valid");
+    let s = &model.services[0];
+    let omittable: Vec<(&str, usize)> = s
+        .methods
+        .iter()
+        .map(|m| (m.name.as_str(), m.omittable_from()))
+        .collect();
+    assert_eq!(
+        omittable,
+        [
+            ("list", 2),
+            ("search", 1),
+            ("mixed", 2),
+            ("none", 0),
+            ("bare", 0)
+        ]
     );
 }
 

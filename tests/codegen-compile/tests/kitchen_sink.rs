@@ -176,6 +176,16 @@ impl ks::KitchenSink for Sink {
         Ok(vec![])
     }
 
+    async fn list(
+        &self,
+        _ctx: CallContext,
+        prefix: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, ServiceError> {
+        let prefix = prefix.as_deref().unwrap_or("item");
+        Ok((0..limit).map(|i| format!("{prefix}{i}")).collect())
+    }
+
     fn watch(
         self: Arc<Self>,
         _ctx: CallContext,
@@ -273,6 +283,16 @@ async fn every_method_kind_in_both_directions() {
         };
         assert_eq!(within(sink.old_echo(old.clone())).await.unwrap(), old);
 
+        // An optional parameter before a required one: sent as nil when absent, so `limit`
+        // keeps its position.
+        assert_eq!(
+            within(sink.list(None, 2)).await.unwrap(),
+            ["item0", "item1"]
+        );
+        assert_eq!(
+            within(sink.list(Some("p".into()), 1)).await.unwrap(),
+            ["p0"]
+        );
         within(sink.search("q", None, None)).await.unwrap();
         assert_eq!(within(seen.recv()).await.unwrap(), "search q None None");
         within(sink.search("q", Some(3), Some("c".into())))

@@ -261,6 +261,16 @@ impl sink::KitchenSink for SinkImpl {
         Ok(vec![values::containers()])
     }
 
+    async fn list(
+        &self,
+        _ctx: CallContext,
+        prefix: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, ServiceError> {
+        let prefix = prefix.as_deref().unwrap_or("item");
+        Ok((0..limit).map(|i| format!("{prefix}{i}")).collect())
+    }
+
     fn watch(
         self: Arc<Self>,
         _ctx: CallContext,
@@ -497,6 +507,9 @@ async fn client(url: &str, codec: Codec) {
         k.search("q", None, None).await.unwrap(),
         vec![values::containers()]
     );
+    // An optional parameter before a required one, absent and present.
+    assert_eq!(k.list(None, 2).await.unwrap(), ["item0", "item1"]);
+    assert_eq!(k.list(Some("p".into()), 1).await.unwrap(), ["p0"]);
     let err = k
         .search("fail", Some(3), Some("c".into()))
         .await

@@ -466,7 +466,7 @@ export function isSinkError(e: unknown): e is $wsp.ApplicationError<SinkError> {
 export const KitchenSinkService = {
   name: 'kitchen.sink.KitchenSink',
   clientName: 'kitchen.sink.KitchenSink.client',
-  fingerprint: '1c9a480c647b1a58',
+  fingerprint: 'd56d21df8fca3ad2',
 } as const;
 
 /**
@@ -515,6 +515,15 @@ export class KitchenSinkClient {
         errorType: 'kitchen.sink.SinkError',
       },
     );
+  }
+
+  /** An optional parameter before a required one: always sent, as nil when absent. */
+  async list(
+    prefix: string | undefined,
+    limit: number,
+    options?: $wsp.MethodOptions,
+  ): Promise<string[]> {
+    return this.#caller.call<string[]>('kitchen.sink.KitchenSink/list', [prefix, limit], options);
   }
 
   /** A server stream that may fail. */
@@ -729,6 +738,13 @@ export interface KitchenSinkHandler {
     ctx: KitchenSinkContext,
   ): Containers[] | Promise<Containers[]>;
 
+  /** An optional parameter before a required one: always sent, as nil when absent. */
+  list(
+    prefix: string | undefined,
+    limit: number,
+    ctx: KitchenSinkContext,
+  ): string[] | Promise<string[]>;
+
   /** A server stream that may fail. */
   watch(root: Tree, ctx: KitchenSinkContext): AsyncIterable<Node> | Iterable<Node>;
 
@@ -778,6 +794,13 @@ export function serveKitchenSink(host: $wsp.ServiceHost, impl: KitchenSinkHandle
         (a, c) => impl.search(...a, ctx(c)),
         (r) => r.map((e0) => encodeContainers(e0)),
         encodeSinkError,
+      ),
+      list: $wsp.codegen.unary(
+        (a) => [
+          $wsp.convert.optional(a[0], (e0) => $wsp.convert.toText(e0)),
+          $wsp.convert.toNumber(a[1]),
+        ] as const,
+        (a, c) => impl.list(...a, ctx(c)),
       ),
       watch: $wsp.codegen.stream(
         (a, c) => [decodeTree(a[0], c.codec)] as const,

@@ -249,6 +249,7 @@ describe('kitchen sink: every type through a real connection', () => {
         if (query === 'fail') throw new ApplicationError<sink.SinkError>({ $type: 'Broken', part: String(cursor), code: limit });
         return [containers];
       },
+      list: (prefix, limit) => Array.from({ length: limit }, (_, i) => `${prefix ?? 'item'}${i}`),
       *watch(root) {
         yield { value: BIG, next: { value: BIG + 1n } };
         if (root.label === 'fail') throw new ApplicationError<sink.SinkError>({ $type: 'Unknown' });
@@ -278,6 +279,9 @@ describe('kitchen sink: every type through a real connection', () => {
       const k = new sink.KitchenSinkClient(client);
       assert.deepEqual(await k.echo(primitives), primitives);
       assert.deepEqual(await k.search('q'), [containers]);
+      // An optional parameter before a required one is passed explicitly, `undefined` included.
+      assert.deepEqual(await k.list(undefined, 2), ['item0', 'item1']);
+      assert.deepEqual(await k.list('p', 1), ['p0']);
       await k.touch();
       const e = await k.search('fail', 3, 'c').catch((x: unknown) => x);
       assert.ok(sink.isSinkError(e));

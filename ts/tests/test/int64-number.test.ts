@@ -43,6 +43,7 @@ describe('64-bit integers as number', () => {
       echo: (value) => value,
       touch() {},
       search: () => [],
+      list: () => [],
       *watch() {},
       ping() {},
       old_echo: (value) => value,

@@ -154,6 +154,9 @@ describe('Node client ↔ Rust server', () => {
         const k = new sink.KitchenSinkClient(client);
         assert.deepEqual(await k.echo(primitives), primitives);
         assert.deepEqual(await k.search('q'), [containers]);
+        // An optional parameter before a required one, absent and present.
+        assert.deepEqual(await k.list(undefined, 2), ['item0', 'item1']);
+        assert.deepEqual(await k.list('p', 1), ['p0']);
         const broken = await k.search('fail', 3, 'c').catch((e: unknown) => e);
         assert.ok(sink.isSinkError(broken));
         assert.deepEqual(broken.details, { $type: 'Broken', part: 'c', code: 3 });
@@ -260,6 +263,7 @@ describe('Rust client ↔ Node server', () => {
           if (query === 'fail') throw new ApplicationError<sink.SinkError>({ $type: 'Broken', part: cursor ?? '', ...(limit === undefined ? {} : { code: limit }) });
           return [containers];
         },
+        list: (prefix, limit) => Array.from({ length: limit }, (_, i) => `${prefix ?? 'item'}${i}`),
         *watch() {},
         ping() {},
         old_echo: (value) => value,

@@ -59,7 +59,7 @@ async function startHost(url: string, options: RelayHostOptions & { identity?: S
   const unused = (): never => {
     throw new Error('not used by the relay tests');
   };
-  sink.serveKitchenSink(host, { echo: (value) => value, touch: unused, search: unused, watch: unused, ping: unused, old_echo: unused, eval: unused });
+  sink.serveKitchenSink(host, { echo: (value) => value, touch: unused, search: unused, list: unused, watch: unused, ping: unused, old_echo: unused, eval: unused });
   await within(host.start(), 5000, 'the first spare registered');
   await within(host.waitForSpares(), 5000, 'all spares registered');
   return { host, seen };

@@ -348,9 +348,12 @@ impl PackageGen<'_> {
         // and the pattern of their values, `(__a0, (__a1, ()))`.
         let mut params = quote!(());
         let mut pattern = quote!(());
+        // Only the trailing optional parameters may be missing; an optional one before a
+        // required one is sent, as nil when absent.
+        let omittable_from = m.omittable_from();
         for (i, p) in m.params.iter().enumerate().rev() {
             let base = self.wire(&p.ty).unwrap_or_else(|| self.rust_type(&p.ty));
-            let param = if p.is_optional() {
+            let param = if i >= omittable_from {
                 quote!(wsp::Opt<#base>)
             } else {
                 quote!(wsp::Req<#base>)

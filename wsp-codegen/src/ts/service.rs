@@ -209,12 +209,15 @@ impl Gen<'_> {
         src.jsdoc(&m.docs, &tags);
     }
 
-    /// `name: T` or `name?: T` (client methods, where optional parameters may be left out).
+    /// `name: T` or `name?: T` (client methods, where the trailing optional parameters may be
+    /// left out; an optional one before a required one is `name: T | undefined`).
     fn params_decl(&self, m: &Method, optional_marks: bool) -> Vec<String> {
+        let omittable_from = m.omittable_from();
         m.params
             .iter()
-            .map(|p| match &p.ty {
-                TypeRef::Optional(inner) if optional_marks => {
+            .enumerate()
+            .map(|(i, p)| match &p.ty {
+                TypeRef::Optional(inner) if optional_marks && i >= omittable_from => {
                     format!("{}?: {}", param(&p.name), self.ts_type(inner))
                 }
                 ty => format!("{}: {}", param(&p.name), self.ts_type(ty)),
