@@ -19,8 +19,8 @@ export interface Point {
 export function decodePoint(value: unknown, _codec: $wsp.CodecKind): Point {
   const o = $wsp.convert.object(value);
   const out: Point = {
-    x: $wsp.convert.toNumber(o['x']),
-    y: $wsp.convert.toNumber(o['y']),
+    x: $wsp.convert.toFloat(o['x']),
+    y: $wsp.convert.toFloat(o['y']),
   };
   if (o['label'] !== undefined && o['label'] !== null) {
     out['label'] = $wsp.convert.toText(o['label']);
@@ -59,7 +59,7 @@ export function decodeShape(value: unknown, codec: $wsp.CodecKind): Shape {
       return {
         $type: 'Circle',
         center: decodePoint(o['center'], codec),
-        radius: $wsp.convert.toNumber(o['radius']),
+        radius: $wsp.convert.toFloat(o['radius']),
       };
     }
     case 'Polygon': {
@@ -157,7 +157,7 @@ export interface Measurement {
 export function decodeMeasurement(value: unknown, codec: $wsp.CodecKind): Measurement {
   const o = $wsp.convert.object(value);
   return {
-    area: $wsp.convert.toNumber(o['area']),
+    area: $wsp.convert.toFloat(o['area']),
     at: $common.decodeTimestamp(o['at'], codec),
   };
 }
@@ -196,7 +196,12 @@ export class GeometryClient {
     return this.#caller.call<number>(
       'geometry.Geometry/area',
       [encodeShape(shape)],
-      { ...options, decodeError: decodeGeometryError, errorType: 'geometry.GeometryError' },
+      {
+        ...options,
+        decode: (v) => $wsp.convert.toFloat(v),
+        decodeError: decodeGeometryError,
+        errorType: 'geometry.GeometryError',
+      },
     );
   }
 
@@ -258,7 +263,7 @@ export function registerGeometryCallbacks(host: $wsp.ServiceHost, impl: Geometry
         (a, c) => impl.confirm(...a, ctx(c)),
       ),
       progress: $wsp.codegen.notify(
-        (a) => [$wsp.convert.toNumber(a[0])] as const,
+        (a) => [$wsp.convert.toFloat(a[0])] as const,
         (a, c) => impl.progress(...a, ctx(c)),
       ),
     },

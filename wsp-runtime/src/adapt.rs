@@ -1,6 +1,6 @@
 //! Composable serde adapters for generated code, built on [`serde_with::As`].
 //!
-//! A field whose schema type holds a 64-bit integer or `bytes` anywhere inside it (say
+//! A field whose schema type holds a 64-bit integer, a float or `bytes` anywhere inside it (say
 //! `list<map<string, bytes?>>`) needs the PROTOCOL §5 encoding at exactly those places. Generated
 //! code spells the field's shape with adapters and lets `serde_with` walk the containers:
 //!
@@ -44,6 +44,104 @@ impl<'de, T: int64::Int64> DeserializeAs<'de, T> for Int64 {
     }
 }
 
+/// Adapter for `f32`/`f64`: a MessagePack float; in JSON a number, or for the values JSON has no
+/// number for the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (PROTOCOL §5). Without it
+/// serde_json writes them as `null`, which no reader can tell from an absent value.
+///
+/// ```
+/// use wsp_runtime::codegen::{Float, Wire};
+///
+/// let json = serde_json::to_string(&(Wire::<f64, Float>::new(f64::NEG_INFINITY), Wire::<f32, Float>::new(1.5))).unwrap();
+/// assert_eq!(json, r#"["-Infinity",1.5]"#);
+/// let back: Wire<f64, Float> = serde_json::from_str(r#""NaN""#).unwrap();
+/// assert!(back.0.is_nan());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Float;
+
+/// `f32` or `f64`, for [`Float`].
+pub trait FloatValue: Copy + serde::Serialize + for<'de> serde::Deserialize<'de> {
+    /// Widens to `f64`.
+    fn to_f64(self) -> f64;
+    /// Narrows from `f64` (as `as` does).
+    fn from_f64(v: f64) -> Self;
+}
+
+impl FloatValue for f32 {
+    fn to_f64(self) -> f64 {
+        self.into()
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl FloatValue for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}
+
+impl<T: FloatValue> SerializeAs<T> for Float {
+    fn serialize_as<S: Serializer>(source: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        let v = source.to_f64();
+        if v.is_finite() || !serializer.is_human_readable() {
+            return source.serialize(serializer);
+        }
+        serializer.serialize_str(if v.is_nan() {
+            "NaN"
+        } else if v > 0.0 {
+            "Infinity"
+        } else {
+            "-Infinity"
+        })
+    }
+}
+
+impl<'de, T: FloatValue> DeserializeAs<'de, T> for Float {
+    fn deserialize_as<D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        if !deserializer.is_human_readable() {
+            return T::deserialize(deserializer);
+        }
+        deserializer.deserialize_any(FloatVisitor).map(T::from_f64)
+    }
+}
+
+/// A JSON float: a number, or one of the three strings for the non-finite values.
+struct FloatVisitor;
+
+impl serde::de::Visitor<'_> for FloatVisitor {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(r#"a number, "NaN", "Infinity" or "-Infinity""#)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<f64, E> {
+        match v {
+            "NaN" => Ok(f64::NAN),
+            "Infinity" => Ok(f64::INFINITY),
+            "-Infinity" => Ok(f64::NEG_INFINITY),
+            _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+        }
+    }
+}
+
 /// Adapter for `Vec<u8>`: MessagePack `bin`, a standard base64 string in JSON.
 #[derive(Debug, Clone, Copy)]
 pub struct Bytes;
@@ -63,8 +161,8 @@ impl<'de> DeserializeAs<'de, Vec<u8>> for Bytes {
 /// A parameter or result of type `T` as it goes over the wire, written by the adapter `A`
 /// (`Wire<u64, Int64>`, `Wire<Vec<Vec<u8>>, Vec<Bytes>>`).
 ///
-/// Generated clients and services wrap the arguments and results that hold a 64-bit integer
-/// or `bytes` in it, so that the PROTOCOL §5 encoding applies to them as it does to fields;
+/// Generated clients and services wrap the arguments and results that hold a 64-bit integer,
+/// a float or `bytes` in it, so that the PROTOCOL §5 encoding applies to them as it does to fields;
 /// the value itself is `.0`.
 ///
 /// ```

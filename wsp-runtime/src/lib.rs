@@ -129,7 +129,7 @@ pub use tokio_tungstenite;
 /// move things around without breaking generated files.
 #[doc(hidden)]
 pub mod codegen {
-    pub use crate::adapt::{Bytes, Int64, Wire};
+    pub use crate::adapt::{Bytes, Float, FloatValue, Int64, Wire};
     pub use crate::args::{Args, Opt, Param, ParamList, Req};
     pub use crate::call::{CallOptions, CallStream, Caller};
     pub use crate::client::Client;

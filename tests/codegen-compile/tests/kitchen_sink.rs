@@ -59,6 +59,17 @@ fn values_encode_as_protocol_section_5_says() {
     let (json, back) = roundtrip(Codec::Json, &p);
     assert_eq!(back, p);
     let json = String::from_utf8(json).unwrap();
+    // JSON has no number for infinity or NaN: they travel as strings.
+    let unbounded = Primitives {
+        an_f32: f32::INFINITY,
+        an_f64: f64::NEG_INFINITY,
+        ..primitives()
+    };
+    let (text, back) = roundtrip(Codec::Json, &unbounded);
+    assert_eq!(back, unbounded);
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains(r#""an_f32":"Infinity""#), "{text}");
+    assert!(text.contains(r#""an_f64":"-Infinity""#), "{text}");
     assert!(
         json.contains(r#""an_i64":"-9223372036854775808""#),
         "{json}"
@@ -276,6 +287,15 @@ async fn every_method_kind_in_both_directions() {
         let sink = KitchenSinkClient::from_caller(client.caller());
 
         assert_eq!(within(sink.echo(primitives())).await.unwrap(), primitives());
+        // Non-finite floats survive both codecs (strings in JSON, PROTOCOL §5).
+        let unbounded = Primitives {
+            an_f32: f32::NEG_INFINITY,
+            an_f64: f64::NAN,
+            ..primitives()
+        };
+        let echoed = within(sink.echo(unbounded)).await.unwrap();
+        assert_eq!(echoed.an_f32, f32::NEG_INFINITY, "{codec:?}");
+        assert!(echoed.an_f64.is_nan(), "{codec:?}");
         let old = Old {
             legacy: Some("l".into()),
             older: None,

@@ -43,6 +43,14 @@ struct I64(#[serde(with = "wsp_runtime::codegen::As::<wsp_runtime::codegen::Int6
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct U64(#[serde(with = "wsp_runtime::codegen::As::<wsp_runtime::codegen::Int64>")] u64);
 
+/// `f32` on its own (non-finite values are strings in JSON).
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct F32(#[serde(with = "wsp_runtime::codegen::As::<wsp_runtime::codegen::Float>")] f32);
+
+/// `f64` on its own.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct F64(#[serde(with = "wsp_runtime::codegen::As::<wsp_runtime::codegen::Float>")] f64);
+
 /// `bytes` on its own (bin; base64 in JSON).
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct Bin(#[serde(with = "wsp_runtime::codegen::As::<wsp_runtime::codegen::Bytes>")] Vec<u8>);
@@ -141,8 +149,8 @@ macro_rules! dispatch {
             "u32" => $f::<u32>($($arg),*),
             "i64" => $f::<I64>($($arg),*),
             "u64" => $f::<U64>($($arg),*),
-            "f32" => $f::<f32>($($arg),*),
-            "f64" => $f::<f64>($($arg),*),
+            "f32" => $f::<F32>($($arg),*),
+            "f64" => $f::<F64>($($arg),*),
             "string" => $f::<String>($($arg),*),
             "bytes" => $f::<Bin>($($arg),*),
             "common.Timestamp" => $f::<common::Timestamp>($($arg),*),

@@ -56,8 +56,8 @@ export function decodePrimitives(value: unknown, codec: $wsp.CodecKind): Primiti
     a_u16: $wsp.convert.toNumber(o['a_u16']),
     a_u32: $wsp.convert.toNumber(o['a_u32']),
     a_u64: $wsp.convert.toSafeInteger(o['a_u64']),
-    an_f32: $wsp.convert.toNumber(o['an_f32']),
-    an_f64: $wsp.convert.toNumber(o['an_f64']),
+    an_f32: $wsp.convert.toFloat(o['an_f32']),
+    an_f64: $wsp.convert.toFloat(o['an_f64']),
     a_string: $wsp.convert.toText(o['a_string']),
     some_bytes: $wsp.convert.toBytes(o['some_bytes'], codec),
   };
@@ -125,7 +125,7 @@ export function decodeContainers(value: unknown, codec: $wsp.CodecKind): Contain
   const o = $wsp.convert.object(value);
   const out: Containers = {
     numbers: $wsp.convert.list(o['numbers']) as number[],
-    matrix: $wsp.convert.list(o['matrix']) as number[][],
+    matrix: $wsp.convert.list(o['matrix']).map((e0) => $wsp.convert.list(e0).map((e1) => $wsp.convert.toFloat(e1))),
     by_name: $wsp.convert.toMap(o['by_name'], $wsp.convert.stringKey, (e0) => decodePrimitives(e0, codec)),
     by_id: $wsp.convert.toMap(o['by_id'], $wsp.convert.intKey, (e0) => $wsp.convert.toText(e0)),
     by_small_id: $wsp.convert.toMap(o['by_small_id'], $wsp.convert.intKey, (e0) => $wsp.convert.list(e0).map((e1) => $wsp.convert.optional(e1, (e2) => $wsp.convert.toText(e2)))),
@@ -257,7 +257,7 @@ export function decodeExpr(value: unknown, codec: $wsp.CodecKind): Expr {
     case 'Literal': {
       return {
         $type: 'Literal',
-        value: $wsp.convert.toNumber(o['value']),
+        value: $wsp.convert.toFloat(o['value']),
       };
     }
     case 'Add': {

@@ -93,7 +93,12 @@ export class MathClient {
     return this.#caller.call<number>(
       'math.Math/divide',
       [$wsp.convert.f64(a), $wsp.convert.f64(b)],
-      { ...options, decodeError: decodeMathError, errorType: 'math.MathError' },
+      {
+        ...options,
+        decode: (v) => $wsp.convert.toFloat(v),
+        decodeError: decodeMathError,
+        errorType: 'math.MathError',
+      },
     );
   }
 
@@ -153,7 +158,7 @@ export function serveMath(host: $wsp.ServiceHost, impl: MathHandler): void {
         encodeMathError,
       ),
       divide: $wsp.codegen.unary(
-        (a) => [$wsp.convert.toNumber(a[0]), $wsp.convert.toNumber(a[1])] as const,
+        (a) => [$wsp.convert.toFloat(a[0]), $wsp.convert.toFloat(a[1])] as const,
         (a, c) => impl.divide(...a, ctx(c)),
         (r) => $wsp.convert.f64(r),
         encodeMathError,

@@ -236,8 +236,11 @@ function writeJson(value: unknown): string {
     return `${s}]`;
   }
   if (value instanceof WireFloat) {
-    // An integral float is written `2.0`, as serde_json writes f32/f64, so both writers agree.
-    const text = Number.isFinite(value.value) ? String(value.value) : 'null';
+    // An integral float is written `2.0`, as serde_json writes f32/f64, so both writers agree; the
+    // values JSON has no number for are strings (PROTOCOL §5), as the Rust runtime writes them.
+    const v = value.value;
+    if (!Number.isFinite(v)) return Number.isNaN(v) ? '"NaN"' : v > 0 ? '"Infinity"' : '"-Infinity"';
+    const text = String(v);
     return /^-?\d+$/.test(text) ? `${text}.0` : text;
   }
   if (value instanceof Uint8Array) return `"${bytesToBase64(value)}"`;

@@ -24,6 +24,19 @@ export function toNumber(value: unknown): number {
   throw new TypeError(`expected a number, got ${typeof value}`);
 }
 
+/**
+ * An `f32`/`f64` position: a number (a bigint becomes one), or in JSON one of the strings the
+ * writers use for the values JSON has no number for: "NaN", "Infinity", "-Infinity" (PROTOCOL §5).
+ */
+export function toFloat(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'bigint') return Number(value);
+  if (value === 'NaN') return NaN;
+  if (value === 'Infinity') return Infinity;
+  if (value === '-Infinity') return -Infinity;
+  throw new TypeError(`expected a float, got ${describe(value)}`);
+}
+
 /** A bool position. */
 export function toBoolean(value: unknown): boolean {
   if (typeof value === 'boolean') return value;

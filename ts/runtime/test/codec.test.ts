@@ -63,6 +63,15 @@ describe('JSON codec', () => {
     assert.throws(() => c.decode(new Uint8Array([0x5b, 0x5d])), (e: unknown) => (e as { kind: string }).kind === 'kind');
     assert.throws(() => c.decode('[1,'), (e: unknown) => (e as { kind: string }).kind === 'bytes');
   });
+
+  test('non-finite floats are the strings "NaN", "Infinity", "-Infinity" and read back', () => {
+    const text = c.encode([convert.f64(NaN), convert.f64(Infinity), convert.f32(-Infinity), convert.f64(2)]);
+    assert.equal(text, '["NaN","Infinity","-Infinity",2.0]');
+    const back = (c.decode(text) as unknown[]).map(convert.toFloat);
+    assert.deepStrictEqual(back, [NaN, Infinity, -Infinity, 2]);
+    assert.throws(() => convert.toFloat('inf'), TypeError);
+    assert.throws(() => convert.toFloat(null), TypeError);
+  });
 });
 
 describe('frames', () => {

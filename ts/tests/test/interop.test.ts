@@ -153,6 +153,9 @@ describe('Node client ↔ Rust server', () => {
       test('kitchen sink: every value type round-trips through Rust', T, async () => {
         const k = new sink.KitchenSinkClient(client);
         assert.deepEqual(await k.echo(primitives), primitives);
+        // Non-finite floats reach Rust and come back (strings in JSON, PROTOCOL §5).
+        const unbounded = { ...primitives, an_f32: -Infinity, an_f64: NaN };
+        assert.deepStrictEqual(await k.echo(unbounded), unbounded);
         assert.deepEqual(await k.search('q'), [containers]);
         // An optional parameter before a required one, absent and present.
         assert.deepEqual(await k.list(undefined, 2), ['item0', 'item1']);

@@ -26,8 +26,8 @@ const PRIMITIVES: Record<string, VectorType> = {
   u32: { decode: convert.toNumber, encode: identity },
   i64: { decode: convert.toBigInt, encode: identity },
   u64: { decode: convert.toBigInt, encode: identity },
-  f32: { decode: convert.toNumber, encode: (v) => convert.f32(v as number) },
-  f64: { decode: convert.toNumber, encode: (v) => convert.f64(v as number) },
+  f32: { decode: convert.toFloat, encode: (v) => convert.f32(v as number) },
+  f64: { decode: convert.toFloat, encode: (v) => convert.f64(v as number) },
   string: { decode: (v) => v as string, encode: identity },
   bytes: { decode: (v, codec) => convert.toBytes(v, codec), encode: identity },
 };

@@ -176,7 +176,7 @@ impl PackageGen<'_> {
         }
     }
 
-    /// The `serde_with` adapter shape of a type, when it holds `i64`, `u64` or `bytes`
+    /// The `serde_with` adapter shape of a type, when it holds `i64`, `u64`, `f32`, `f64` or `bytes`
     /// somewhere (PROTOCOL §5); `None` when plain serde already encodes it right.
     pub(crate) fn shape(&self, ty: &TypeRef) -> Option<String> {
         if !needs_adapter(ty) {
@@ -270,22 +270,25 @@ fn primitive(p: Primitive) -> TokenStream {
     }
 }
 
-/// Whether a type holds a 64-bit integer or `bytes` anywhere.
+/// Whether a type holds a 64-bit integer, a float or `bytes` anywhere.
 pub(crate) fn needs_adapter(ty: &TypeRef) -> bool {
     match ty {
-        TypeRef::Primitive(p) => p.is_64_bit_integer() || *p == Primitive::Bytes,
+        TypeRef::Primitive(p) => {
+            p.is_64_bit_integer() || matches!(p, Primitive::Bytes | Primitive::F32 | Primitive::F64)
+        }
         TypeRef::List(t) | TypeRef::Optional(t) => needs_adapter(t),
         TypeRef::Map(_, v) => needs_adapter(v),
         TypeRef::Named(_) => false,
     }
 }
 
-/// The adapter shape: the type with `Int64`/`Bytes` at the leaves that need them and `Same`
+/// The adapter shape: the type with `Int64`/`Float`/`Bytes` at the leaves that need them and `Same`
 /// elsewhere.
 fn shape_tokens(ty: &TypeRef) -> TokenStream {
     match ty {
         TypeRef::Primitive(p) if p.is_64_bit_integer() => quote!(wsp::Int64),
         TypeRef::Primitive(Primitive::Bytes) => quote!(wsp::Bytes),
+        TypeRef::Primitive(Primitive::F32 | Primitive::F64) => quote!(wsp::Float),
         TypeRef::Primitive(_) | TypeRef::Named(_) => quote!(wsp::Same),
         TypeRef::List(t) => {
             let t = shape_tokens(t);
@@ -308,6 +311,7 @@ fn shape_of(ty: &TypeRef) -> String {
     match ty {
         TypeRef::Primitive(p) if p.is_64_bit_integer() => format!("{RT}::Int64"),
         TypeRef::Primitive(Primitive::Bytes) => format!("{RT}::Bytes"),
+        TypeRef::Primitive(Primitive::F32 | Primitive::F64) => format!("{RT}::Float"),
         TypeRef::Primitive(_) | TypeRef::Named(_) => format!("{RT}::Same"),
         TypeRef::List(t) => format!("wsp::Vec<{}>", shape_of(t)),
         TypeRef::Optional(t) => format!("wsp::Option<{}>", shape_of(t)),

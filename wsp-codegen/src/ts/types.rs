@@ -45,11 +45,14 @@ impl Needs {
     }
 
     /// Whether a value of this type differs between its decoded wire form and TypeScript: 64-bit
-    /// integers (`bigint`), bytes (base64 in JSON), maps (`Map`), optionals (nil → absent),
-    /// enums (unknown variants).
+    /// integers (`bigint`), bytes (base64 in JSON), floats (non-finite ones are strings in JSON),
+    /// maps (`Map`), optionals (nil → absent), enums (unknown variants).
     pub(super) fn decodes(&self, ty: &TypeRef) -> bool {
         match ty {
-            TypeRef::Primitive(p) => p.is_64_bit_integer() || *p == Primitive::Bytes,
+            TypeRef::Primitive(p) => {
+                p.is_64_bit_integer()
+                    || matches!(p, Primitive::Bytes | Primitive::F32 | Primitive::F64)
+            }
             TypeRef::List(t) => self.decodes(t),
             TypeRef::Map(..) | TypeRef::Optional(_) => true,
             TypeRef::Named(id) => self.decode[id.0],
@@ -164,6 +167,9 @@ impl Gen<'_> {
                 format!("$wsp.convert.toBytes({expr}, {codec})")
             }
             TypeRef::Primitive(Primitive::Bool) => format!("$wsp.convert.toBoolean({expr})"),
+            TypeRef::Primitive(Primitive::F32 | Primitive::F64) => {
+                format!("$wsp.convert.toFloat({expr})")
+            }
             TypeRef::Primitive(Primitive::String) => format!("$wsp.convert.toText({expr})"),
             TypeRef::Primitive(_) => format!("$wsp.convert.toNumber({expr})"),
             TypeRef::List(t) if !self.needs.decodes(t) => {
