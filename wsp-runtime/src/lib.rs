@@ -100,6 +100,7 @@ mod server;
 mod service;
 mod stats;
 pub mod tls;
+mod unknown;
 mod wire;
 pub mod with;
 
@@ -118,6 +119,7 @@ pub use server::{
 };
 pub use service::{CallKind, Encoded, FnService, Handler, Observed, Observer, Request, Service};
 pub use stats::StatsSnapshot;
+pub use unknown::UnknownVariant;
 pub use wire::codec::{
     Codec, DecodeError, EncodeError, JsonCodec, MsgPackCodec, Payload, PayloadCodec,
 };
@@ -139,6 +141,7 @@ pub mod codegen {
     pub use crate::rpc_error::{ApplicationError, RpcError};
     pub use crate::server::{BroadcastReport, Server};
     pub use crate::service::{CallKind, Encoded, Handler, Request, Service};
+    pub use crate::unknown::UnknownVariant;
     pub use crate::wire::codec::{Codec, DecodeError, EncodeError, Payload};
     pub use crate::with::{bytes, int64};
     pub use futures_util::future::BoxFuture;

@@ -18,8 +18,9 @@ use crate::error::{CallError, ErrorCode, ServiceError};
 /// Generated code implements it; a handler's `Err(MathError::DivisionByZero.into())` (or `?` on
 /// a `Result<_, MathError>`) makes the [`RpcError::App`] that goes out as `APPLICATION`.
 pub trait ApplicationError: Serialize + Send + Sync + 'static {
-    /// The variant's name, sent as the ERROR frame's message (PROTOCOL §4).
-    fn variant_name(&self) -> &'static str;
+    /// The variant's name, sent as the ERROR frame's message (PROTOCOL §4); for a variant this
+    /// version of the schema does not know, the name it was received with.
+    fn variant_name(&self) -> &str;
 }
 
 /// The error of a call to a method that declares `throws E`: the method's declared error, or a
@@ -130,7 +131,8 @@ impl<E: DeserializeOwned> From<CallError> for RpcError<E> {
 /// A schema's error as the handler error it is sent as: `APPLICATION`, named by its variant.
 impl<E: ApplicationError> From<E> for ServiceError {
     fn from(error: E) -> Self {
-        ServiceError::application(error.variant_name(), error)
+        let name = error.variant_name().to_owned();
+        ServiceError::application(name, error)
     }
 }
 

@@ -33,7 +33,11 @@ impl v1::evolution::Accounts for V1Server {
         id: u64,
         status: v1::evolution::Status,
     ) -> Result<(), ServiceError> {
-        let _ = self.seen.send(format!("{id} {status:?}"));
+        let status = match status {
+            v1::evolution::Status::Unknown(newer) => format!("unknown {}", newer.name()),
+            known => format!("{known:?}"),
+        };
+        let _ = self.seen.send(format!("{id} {status}"));
         Ok(())
     }
 }
@@ -116,7 +120,8 @@ async fn new_client_talks_to_old_server() {
         // The removed field is ignored, the added one is absent.
         let profile = within(new.get(1)).await.unwrap();
         assert_eq!(profile.email, None);
-        // The extra trailing argument is ignored; the new variant decodes as the unknown one.
+        // The extra trailing argument is ignored; the new variant decodes as the unknown one,
+        // with its name.
         within(new.set_status(
             2,
             v2::evolution::Status::Away { since: 5 },
@@ -124,7 +129,7 @@ async fn new_client_talks_to_old_server() {
         ))
         .await
         .unwrap();
-        assert_eq!(within(seen.recv()).await.unwrap(), "2 Unknown");
+        assert_eq!(within(seen.recv()).await.unwrap(), "2 unknown Away");
         within(new.set_status(3, v2::evolution::Status::Online, None))
             .await
             .unwrap();

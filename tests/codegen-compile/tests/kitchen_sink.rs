@@ -119,15 +119,33 @@ fn values_encode_as_protocol_section_5_says() {
     assert_eq!(roundtrip(Codec::MsgPack, &status).1, status);
     let (json, _) = roundtrip(Codec::Json, &Mode::Fast);
     assert_eq!(String::from_utf8(json).unwrap(), r#"{"$type":"Fast"}"#);
-    let unknown: Mode = Codec::Json
-        .decode(br#"{"$type":"Reckless","speed":3}"#, 64)
-        .unwrap();
-    assert_eq!(unknown, Mode::Unknown);
+    // A variant from a newer schema keeps its name and fields and goes back unchanged.
+    let newer = br#"{"$type":"Reckless","speed":3}"#;
+    let unknown: Mode = Codec::Json.decode(newer, 64).unwrap();
+    assert!(
+        matches!(&unknown, Mode::Unknown(v) if v.name() == "Reckless"),
+        "{unknown:?}"
+    );
+    let mut again = Vec::new();
+    Codec::Json.encode(&mut again, &unknown).unwrap();
+    assert_eq!(again, newer);
+    let (_, back) = roundtrip(Codec::MsgPack, &unknown);
+    assert_eq!(back, unknown);
+    // A known name with a bad field is an error, not an unknown variant.
+    assert!(
+        Codec::Json
+            .decode::<Mode>(br#"{"$type":"Careful","retries":"x"}"#, 64)
+            .is_err()
+    );
     // The schema's own `Unknown` variant stays distinct from the catch-all.
     let e: SinkError = Codec::Json.decode(br#"{"$type":"Unknown"}"#, 64).unwrap();
     assert_eq!(e, SinkError::Unknown);
     let e: SinkError = Codec::Json.decode(br#"{"$type":"Melted"}"#, 64).unwrap();
-    assert_eq!(e, SinkError::Unknown_);
+    assert!(
+        matches!(&e, SinkError::Unknown_(v) if v.name() == "Melted"),
+        "{e:?}"
+    );
+    assert_eq!(e.variant_name(), "Melted");
 
     // Keyword names travel as written.
     let m = kw::Match::Fn {

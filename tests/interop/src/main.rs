@@ -186,7 +186,11 @@ impl geometry::Geometry for GeometryImpl {
             .into()),
             Shape::Polygon { .. } => Ok(1.0),
             Shape::Empty => Ok(0.0),
-            Shape::Unknown => Err(GeometryError::TooLarge.into()),
+            // A shape from a newer schema: its name came along.
+            Shape::Unknown(newer) => Err(GeometryError::Degenerate {
+                reason: format!("unknown shape {}", newer.name()),
+            }
+            .into()),
         }
     }
 

@@ -140,6 +140,10 @@ describe('Node client ↔ Rust server', () => {
         const refused = await g.area(circle(0)).catch((e: unknown) => e);
         assert.ok(geometry.isGeometryError(refused));
         assert.deepEqual(refused.details, { $type: 'Degenerate', reason: 'not confirmed' });
+        // A variant from a newer schema reaches Rust with its name.
+        const newer = await g.area({ $type: '$unknown', variant: 'Hexagon', value: { $type: 'Hexagon', side: 2 } }).catch((e: unknown) => e);
+        assert.ok(geometry.isGeometryError(newer));
+        assert.deepEqual(newer.details, { $type: 'Degenerate', reason: 'unknown shape Hexagon' });
         assert.deepEqual(await g.measure({ $type: 'Polygon', points: [] }), { area: 2, at: { millis: BIG } });
         const notFound = await g.measure({ $type: 'Empty' }).catch((e: unknown) => e);
         assert.ok(notFound instanceof ApplicationError && notFound.errorType === 'common.CommonError');

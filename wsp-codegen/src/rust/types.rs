@@ -220,8 +220,12 @@ impl PackageGen<'_> {
         let extra = self.type_attrs(&t.qualified_name);
         let vs = variants.iter().map(|v| self.variant(t, v));
         let unknown = ident(&Self::unknown_variant(variants));
+        // The catch-all's decoder refuses the declared names (see `deserialize_except`).
+        let except = ident(&format!("__unknown_{}", snake(&t.name)));
+        let except_path = except.to_string();
+        let known = variants.iter().map(|v| &v.name);
         let unknown_doc = " A variant this version of the schema does not know (sent by a newer \
-                           peer); it cannot be sent back as it was received.";
+                           peer): its name and value as received, sent on unchanged.";
         quote! {
             #docs
             #deprecated
@@ -231,8 +235,14 @@ impl PackageGen<'_> {
             pub enum #name {
                 #(#vs,)*
                 #[doc = #unknown_doc]
-                #[serde(other)]
-                #unknown,
+                #[serde(untagged, deserialize_with = #except_path)]
+                #unknown(wsp::UnknownVariant),
+            }
+
+            fn #except<'de, D: wsp::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> wsp::Result<wsp::UnknownVariant, D::Error> {
+                wsp::UnknownVariant::deserialize_except(deserializer, &[#(#known),*])
             }
         }
     }
@@ -277,7 +287,6 @@ impl PackageGen<'_> {
     fn error_impls(&self, t: &TypeDef, variants: &[Variant]) -> TokenStream {
         let name = type_ident(&t.name);
         let unknown = ident(&Self::unknown_variant(variants));
-        let unknown_str = unknown.to_string();
         let arms = variants.iter().map(|v| {
             let vname = type_ident(&v.name);
             let wire = &v.name;
@@ -309,10 +318,10 @@ impl PackageGen<'_> {
         quote! {
             impl #name {
                 /// The name of the variant, as sent on the wire (the ERROR frame's message).
-                pub fn variant_name(&self) -> &'static str {
+                pub fn variant_name(&self) -> &str {
                     match self {
                         #(#arms,)*
-                        Self::#unknown => #unknown_str,
+                        Self::#unknown(unknown) => unknown.name(),
                     }
                 }
             }
@@ -321,7 +330,7 @@ impl PackageGen<'_> {
                 fn fmt(&self, f: &mut wsp::fmt::Formatter<'_>) -> wsp::fmt::Result {
                     match self {
                         #(#sentences,)*
-                        Self::#unknown => f.write_str("an error this version of the schema does not know"),
+                        Self::#unknown(unknown) => ::std::write!(f, "{} (an error this version of the schema does not know)", unknown.name()),
                     }
                 }
             }
@@ -329,7 +338,7 @@ impl PackageGen<'_> {
             impl ::std::error::Error for #name {}
 
             impl wsp::ApplicationError for #name {
-                fn variant_name(&self) -> &'static str {
+                fn variant_name(&self) -> &str {
                     #name::variant_name(self)
                 }
             }
