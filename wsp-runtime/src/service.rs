@@ -46,13 +46,9 @@ impl Request<'_> {
         T: Serialize,
         E: Into<ServiceError>,
     {
-        match self.args.decode::<Args<P>>() {
-            Ok(args) => {
-                let fut = body(Arc::clone(service), self.ctx.clone(), args);
-                Handler::unary(self.ctx, fut)
-            }
-            Err(e) => Handler::Error(e.into()),
-        }
+        self.decoded(service, |svc, ctx, args| {
+            Handler::unary(ctx.clone(), body(svc, ctx, args))
+        })
     }
 
     /// Serves a stream method: each of `body`'s items becomes an ITEM.
@@ -65,13 +61,9 @@ impl Request<'_> {
         T: Serialize,
         E: Into<ServiceError>,
     {
-        match self.args.decode::<Args<P>>() {
-            Ok(args) => {
-                let items = body(Arc::clone(service), self.ctx.clone(), args);
-                Handler::stream(self.ctx, items)
-            }
-            Err(e) => Handler::Error(e.into()),
-        }
+        self.decoded(service, |svc, ctx, args| {
+            Handler::stream(ctx.clone(), body(svc, ctx, args))
+        })
     }
 
     /// Serves a notification: `body` runs, nothing is answered.
@@ -82,8 +74,19 @@ impl Request<'_> {
         F: FnOnce(Arc<S>, CallContext, Args<P>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        self.decoded(service, |svc, ctx, args| {
+            Handler::notify(body(svc, ctx, args))
+        })
+    }
+
+    /// Decodes the arguments as `P` and hands them on, or answers INVALID_ARGUMENTS.
+    fn decoded<P: ParamList, S: ?Sized>(
+        self,
+        service: &Arc<S>,
+        then: impl FnOnce(Arc<S>, CallContext, Args<P>) -> Handler,
+    ) -> Handler {
         match self.args.decode::<Args<P>>() {
-            Ok(args) => Handler::notify(body(Arc::clone(service), self.ctx, args)),
+            Ok(args) => then(Arc::clone(service), self.ctx, args),
             Err(e) => Handler::Error(e.into()),
         }
     }
