@@ -174,7 +174,7 @@ impl Builder {
     /// (default: off). Off, the files get a fast layout: one item, statement, field or match
     /// arm per line, indented, no wrapping, the same code. The fast layout keeps `compile()`
     /// cheap in a build script, which is compiled without optimisation; turn this on to read
-    /// the generated files more comfortably, at about four times the cost for a large schema.
+    /// the generated files more comfortably, at two to three times the cost for a large schema.
     ///
     /// # Examples
     ///

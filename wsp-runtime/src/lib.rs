@@ -161,7 +161,7 @@ pub mod codegen {
     pub use std::hash::Hash;
     pub use std::marker::{Copy, Send, Sync, Unpin};
     pub use std::option::Option::{self, None, Some};
-    pub use std::result::Result::{self, Err, Ok};
+    pub use std::result::Result::{self, Ok};
     pub use std::string::String;
     pub use std::sync::Arc;
     pub use std::time::Duration;

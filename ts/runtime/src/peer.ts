@@ -509,7 +509,7 @@ export class Peer implements Caller {
     if (frame.deadline === 0) return reject(3, 'deadline exceeded');
     const deadline = frame.deadline === null ? undefined : Date.now() + frame.deadline;
     const call = this.incoming.open(frame.id, deadline, isStream ? (frame as { credit: number }).credit : 0);
-    const ctx = this.callContext(frame.method, call, deadline);
+    const ctx = this.context(frame.method, call, deadline);
     const args = frame.args as unknown[];
     const run =
       def.kind === 'stream'
@@ -565,31 +565,27 @@ export class Peer implements Caller {
     return this.opts.defaultTimeoutMs ?? 30_000;
   }
 
-  private context(method: string, signal: AbortSignal, deadline: number | undefined): CallContext {
-    const peer = new InheritingCaller(this, { signal, deadline }, this.defaultTimeoutMs);
-    return { method, signal, deadline, codec: this.codecKind(), connectionId: this.id, data: this.data, peer };
-  }
-
   /**
-   * The context of a call's handler. Its `signal` is made when first read (most handlers never
-   * read it, and an AbortController costs more than the rest of a small call's handling); it is
-   * an own property all the same, so that spreading the context copies it.
+   * The context of a handler: of a call (`source` is the call, whose `signal` is made when first
+   * read: most handlers never read it, and an AbortController costs more than the rest of a small
+   * call's handling) or of a notification (`source` is its signal). `signal` and `peer` are own
+   * properties all the same, so that spreading the context copies them.
    */
-  private callContext(method: string, call: IncomingCall, deadline: number | undefined): CallContext {
+  private context(method: string, source: IncomingCall | AbortSignal, deadline: number | undefined): CallContext {
     // The getters below have their own `this` (the context).
     const self = this;
     let inheriting: Caller | undefined;
     return {
       method,
       get signal(): AbortSignal {
-        return signalOf(call);
+        return source instanceof AbortSignal ? source : signalOf(source);
       },
       deadline,
       codec: this.codecKind(),
       connectionId: this.id,
       data: this.data,
-      // Made when first read, like `signal`: calls through it inherit this call's deadline and
-      // cancellation (inherit.ts).
+      // Made when first read, like `signal`: calls through it inherit the served call's deadline
+      // and cancellation (inherit.ts).
       get peer(): Caller {
         return (inheriting ??= new InheritingCaller(self, this, self.defaultTimeoutMs));
       },

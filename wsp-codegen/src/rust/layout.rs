@@ -182,34 +182,12 @@ impl Printer {
                             _ => break,
                         }
                     }
-                    if op == "#" {
-                        if let Some(TokenTree::Group(attr)) = tokens.peek() {
-                            if attr.delimiter() == Delimiter::Bracket && context == Context::Block {
-                                // An outer attribute is a line of its own; `#[doc = "…"]` is
-                                // written as a `///` comment.
-                                self.newline();
-                                self.start(true);
-                                match doc_text(attr) {
-                                    Some(text) => {
-                                        self.out.push_str("///");
-                                        self.out.push_str(&text);
-                                    }
-                                    None => {
-                                        self.out.push('#');
-                                        self.prev = Prev::Glue;
-                                        self.inline(
-                                            '[',
-                                            attr.stream().into_iter().collect(),
-                                            ']',
-                                            true,
-                                        );
-                                    }
-                                }
-                                tokens.next();
-                                self.prev = Prev::Op;
-                                self.newline();
-                                continue;
-                            }
+                    // An outer attribute is a line of its own.
+                    if op == "#" && context == Context::Block {
+                        let bracketed = |t: &TokenTree| matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Bracket);
+                        if let Some(TokenTree::Group(attr)) = tokens.next_if(bracketed) {
+                            self.attribute(&attr);
+                            continue;
                         }
                     }
                     let prefix = after_keyword
@@ -238,8 +216,7 @@ impl Printer {
     /// rather than joining two.
     fn op(&mut self, op: &str, prefix: bool, context: Context) {
         let (glue_before, then) = match op {
-            "," | ";" => (true, Prev::Op),
-            ":" | "?" => (true, Prev::Op),
+            "," | ";" | ":" | "?" => (true, Prev::Op),
             "::" | "." => (!prefix, Prev::Glue),
             // Generics (`Vec<u8>`) or a qualified path (`<T as Tr>::f`).
             "<" => (!prefix, Prev::Glue),
@@ -261,6 +238,25 @@ impl Printer {
         }
     }
 
+    /// `#[…]` on a line of its own; `#[doc = "…"]` as a `///` comment.
+    fn attribute(&mut self, attr: &proc_macro2::Group) {
+        self.newline();
+        self.start(true);
+        match doc_text(attr) {
+            Some(text) => {
+                self.out.push_str("///");
+                self.out.push_str(&text);
+            }
+            None => {
+                self.out.push('#');
+                self.prev = Prev::Glue;
+                self.inline('[', attr.stream().into_iter().collect(), ']', true);
+            }
+        }
+        self.prev = Prev::Op;
+        self.newline();
+    }
+
     fn inline(&mut self, open: char, tokens: Vec<TokenTree>, close: char, glued: bool) {
         self.start(glued);
         self.out.push(open);
@@ -269,13 +265,10 @@ impl Printer {
         }
         self.prev = Prev::Open;
         self.stream(tokens, Context::Inline);
-        if self.prev == Prev::LineStart {
-            for _ in 0..self.depth {
-                self.out.push_str("    ");
-            }
-        } else if close == '}' {
+        if self.prev != Prev::LineStart && close == '}' {
             self.out.push(' ');
         }
+        self.start(true);
         self.out.push(close);
         self.prev = Prev::Close;
     }

@@ -305,16 +305,11 @@ fn shape_tokens(ty: &TypeRef) -> TokenStream {
     }
 }
 
-/// The adapter shape as text, for `#[serde(with = "…")]`: what [`shape_tokens`] makes.
+/// The adapter shape as text, for `#[serde(with = "…")]`: [`shape_tokens`] written as Rust is
+/// (`wsp::Vec<wsp::Int64>`, `wsp::BTreeMap<wsp::Same, wsp::Bytes>`).
 fn shape_of(ty: &TypeRef) -> String {
-    const RT: &str = "wsp";
-    match ty {
-        TypeRef::Primitive(p) if p.is_64_bit_integer() => format!("{RT}::Int64"),
-        TypeRef::Primitive(Primitive::Bytes) => format!("{RT}::Bytes"),
-        TypeRef::Primitive(Primitive::F32 | Primitive::F64) => format!("{RT}::Float"),
-        TypeRef::Primitive(_) | TypeRef::Named(_) => format!("{RT}::Same"),
-        TypeRef::List(t) => format!("wsp::Vec<{}>", shape_of(t)),
-        TypeRef::Optional(t) => format!("wsp::Option<{}>", shape_of(t)),
-        TypeRef::Map(_, v) => format!("wsp::BTreeMap<{RT}::Same, {}>", shape_of(v)),
-    }
+    shape_tokens(ty)
+        .to_string()
+        .replace(' ', "")
+        .replace(',', ", ")
 }
