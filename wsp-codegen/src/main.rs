@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod breaking;
+
 /// The wsp schema compiler.
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +49,14 @@ enum Command {
     /// the same files `wsp_build::compile` writes; files whose content is unchanged are not
     /// touched. On an invalid schema, prints every error to stderr and exits 1.
     Generate(GenerateArgs),
+    /// Report the changes in a new version of a schema that break peers built from an old one.
+    ///
+    /// Compares NEW against the old version given by `--against` (files or a directory) or
+    /// `--against-rev` (a git revision), by the evolution rules of docs/language.md §7. Prints
+    /// every break to stderr (rustc style: where it is in NEW, the old declaration as a note) or,
+    /// with `--json`, a JSON object to stdout. Exits 0 when NEW is compatible, 1 on any break, 2
+    /// when a version does not load.
+    Breaking(breaking::BreakingArgs),
 }
 
 /// The target languages.
@@ -196,5 +206,6 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Generate(args) => args.run(),
+        Command::Breaking(args) => args.run(),
     }
 }

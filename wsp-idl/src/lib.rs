@@ -18,6 +18,7 @@
 //! line, carets). See `docs/language.md` for the language itself.
 
 pub mod ast;
+pub mod breaking;
 pub mod diagnostic;
 pub mod fingerprint;
 mod loader;

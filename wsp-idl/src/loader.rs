@@ -69,6 +69,7 @@ impl Error {
 #[derive(Debug, Clone, Default)]
 pub struct Loader {
     memory: HashMap<PathBuf, String>,
+    memory_only: bool,
 }
 
 impl Loader {
@@ -80,6 +81,14 @@ impl Loader {
     /// Makes `path` resolve to `source` instead of the file on disk.
     pub fn add_source(&mut self, path: impl AsRef<Path>, source: impl Into<String>) -> &mut Self {
         self.memory.insert(normalize(path.as_ref()), source.into());
+        self
+    }
+
+    /// Reads nothing from disk: a path not added with [`Loader::add_source`] is not found. For
+    /// loading a version of a schema kept elsewhere (a git revision) without mixing in files of
+    /// the working tree.
+    pub fn memory_only(&mut self) -> &mut Self {
+        self.memory_only = true;
         self
     }
 
@@ -123,6 +132,7 @@ impl Loader {
     fn read(&self, path: &Path) -> std::io::Result<String> {
         match self.memory.get(path) {
             Some(source) => Ok(source.clone()),
+            None if self.memory_only => Err(std::io::ErrorKind::NotFound.into()),
             None => std::fs::read_to_string(path),
         }
     }

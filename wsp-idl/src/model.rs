@@ -169,6 +169,8 @@ pub struct File {
     pub types: Vec<TypeId>,
     /// The services it declares, in order.
     pub services: Vec<ServiceId>,
+    /// The package name in its `package` declaration.
+    pub package_span: Span,
 }
 
 /// A struct, enum or error.
@@ -194,6 +196,8 @@ pub struct TypeDef {
     pub reserved: Vec<String>,
     /// The declaration.
     pub span: Span,
+    /// Its name in the declaration.
+    pub name_span: Span,
 }
 
 impl TypeDef {
@@ -243,6 +247,8 @@ pub struct Variant {
     pub deprecated: Option<Deprecated>,
     /// The declaration.
     pub span: Span,
+    /// Its name in the declaration.
+    pub name_span: Span,
 }
 
 impl Variant {
@@ -269,6 +275,10 @@ pub struct Field {
     pub needs_box: bool,
     /// The declaration.
     pub span: Span,
+    /// Its name in the declaration.
+    pub name_span: Span,
+    /// Its type in the declaration.
+    pub type_span: Span,
 }
 
 impl Field {
@@ -321,6 +331,8 @@ pub struct Method {
     pub deprecated: Option<Deprecated>,
     /// The declaration.
     pub span: Span,
+    /// Its name in the declaration.
+    pub name_span: Span,
 }
 
 impl Method {
@@ -370,6 +382,8 @@ pub struct Service {
     pub fingerprint: String,
     /// The declaration.
     pub span: Span,
+    /// Its name in the declaration.
+    pub name_span: Span,
 }
 
 impl Service {

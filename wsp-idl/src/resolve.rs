@@ -26,6 +26,7 @@ pub(crate) fn build(ctx: &Symbols<'_>, sources: SourceMap) -> Model {
             imports: file.imports.clone(),
             types: Vec::new(),
             services: Vec::new(),
+            package_span: file.ast.package.span,
         });
     }
     for decl in &ctx.decls {
@@ -63,6 +64,7 @@ pub(crate) fn build(ctx: &Symbols<'_>, sources: SourceMap) -> Model {
                     client_reserved: client.map(|c| strings(&c.reserved)).unwrap_or_default(),
                     fingerprint: String::new(),
                     span: item.span,
+                    name_span: item.name.span,
                 });
             }
             other => {
@@ -77,6 +79,7 @@ pub(crate) fn build(ctx: &Symbols<'_>, sources: SourceMap) -> Model {
                             docs: v.meta.docs.clone(),
                             deprecated: self::deprecated(&v.meta),
                             span: v.span,
+                            name_span: v.name.span,
                         })
                         .collect()
                 };
@@ -100,6 +103,7 @@ pub(crate) fn build(ctx: &Symbols<'_>, sources: SourceMap) -> Model {
                     kind,
                     reserved: strings(reserved),
                     span: item.span,
+                    name_span: item.name.span,
                 });
             }
         }
@@ -131,6 +135,8 @@ fn field(ctx: &Symbols<'_>, file: usize, f: &ast::Field) -> Field {
         deprecated: deprecated(&f.meta),
         needs_box: false,
         span: f.span,
+        name_span: f.name.span,
+        type_span: f.ty.span,
     }
 }
 
@@ -157,6 +163,7 @@ fn method(ctx: &Symbols<'_>, file: usize, m: &ast::MethodDecl) -> Method {
         docs: m.meta.docs.clone(),
         deprecated: deprecated(&m.meta),
         span: m.span,
+        name_span: m.name.span,
     }
 }
 

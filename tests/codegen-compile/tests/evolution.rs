@@ -1,5 +1,8 @@
 //! A peer built from `schemas/evolution/v1.wsp` talking to one built from `v2.wsp`, both ways
-//! (PROTOCOL.md §6): added optional field, optional trailing parameter, method and enum variant.
+//! (PROTOCOL.md §6): added optional field, optional trailing parameter, method and enum variant;
+//! renamed parameter; removed (and reserved) optional field, variant and method.
+//! `wsp-codegen breaking --against v1.wsp v2.wsp` passes on this pair (wsp-codegen's
+//! `tests/breaking.rs`): this test is the proof on the wire that what it accepts works.
 
 mod common;
 
@@ -40,6 +43,11 @@ impl v1::evolution::Accounts for V1Server {
         let _ = self.seen.send(format!("{id} {status}"));
         Ok(())
     }
+
+    async fn delete_account(&self, _ctx: CallContext, id: u64) -> Result<(), ServiceError> {
+        let _ = self.seen.send(format!("delete {id}"));
+        Ok(())
+    }
 }
 
 struct V2Server {
@@ -65,7 +73,11 @@ impl v2::evolution::Accounts for V2Server {
         status: v2::evolution::Status,
         note: Option<String>,
     ) -> Result<(), ServiceError> {
-        let _ = self.seen.send(format!("{id} {status:?} {note:?}"));
+        let status = match status {
+            v2::evolution::Status::Unknown(older) => format!("unknown {}", older.name()),
+            known => format!("{known:?}"),
+        };
+        let _ = self.seen.send(format!("{id} {status} {note:?}"));
         Ok(())
     }
 
@@ -100,6 +112,17 @@ async fn old_client_talks_to_new_server() {
             .await
             .unwrap();
         assert_eq!(within(seen.recv()).await.unwrap(), "7 Offline None");
+        // The removed variant decodes as the unknown one, with its name.
+        within(old.set_status(8, v1::evolution::Status::Invisible))
+            .await
+            .unwrap();
+        assert_eq!(
+            within(seen.recv()).await.unwrap(),
+            "8 unknown Invisible None"
+        );
+        // The removed method is unknown to the new server.
+        let gone = within(old.delete_account(9)).await;
+        assert!(matches!(gone, Err(CallError::UnknownMethod(_))), "{gone:?}");
 
         within(client.close(1000, "done")).await.unwrap();
         within(server.close()).await;
@@ -120,6 +143,8 @@ async fn new_client_talks_to_old_server() {
         // The removed field is ignored, the added one is absent.
         let profile = within(new.get(1)).await.unwrap();
         assert_eq!(profile.email, None);
+        // The renamed parameter arrives in its position.
+        assert_eq!(profile.name, "user 1");
         // The extra trailing argument is ignored; the new variant decodes as the unknown one,
         // with its name.
         within(new.set_status(

@@ -392,6 +392,7 @@ describe('schema evolution (v1 ↔ v2)', () => {
       set_status(_id, status) {
         statuses.push(status);
       },
+      delete_account() {},
     });
     const client = newClient(url);
     try {
@@ -413,6 +414,36 @@ describe('schema evolution (v1 ↔ v2)', () => {
     }
   });
 
+  test('a v1 client talks to a v2 server: removed variants and methods, renamed parameters', async () => {
+    const { server, url } = await startServer();
+    const seen: string[] = [];
+    v2.serveAccounts(server, {
+      // `account` was `id` in v1: the argument arrives in its position.
+      get: (account) => ({ name: `user ${account}`, email: 'u@example.com' }),
+      set_status(id, status, note) {
+        const name = status.$type === '$unknown' ? `unknown ${status.variant}` : status.$type;
+        seen.push(`${id} ${name} ${String(note)}`);
+      },
+      list: async function* () {},
+    });
+    const client = newClient(url);
+    try {
+      await within(client.connect(), 3000, 'connect');
+      const accounts = new v1.AccountsClient(client);
+      // v2 sends `email`, which v1 does not know: ignored.
+      assert.deepEqual(await accounts.get(BIG), { name: `user ${BIG}` });
+      // `Invisible` was removed (and reserved) in v2: it arrives as the unknown variant.
+      await accounts.set_status(4n, { $type: 'Invisible' });
+      assert.deepEqual(seen, ['4 unknown Invisible undefined']);
+      // `delete_account` was removed (and reserved) in v2.
+      const e = await accounts.delete_account(4n).catch((x: unknown) => x);
+      assert.ok(e instanceof RpcError && e.code === 'UNKNOWN_METHOD', String(e));
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
   test('an unknown variant received is sent on unchanged', async () => {
     const { server, url } = await startServer();
     // A v1 relay: stores whatever status it gets and hands it back through a v2-shaped call.
@@ -422,6 +453,7 @@ describe('schema evolution (v1 ↔ v2)', () => {
       set_status(_id, status) {
         stored = status;
       },
+      delete_account() {},
     });
     const client = newClient(url);
     try {
