@@ -15,7 +15,7 @@ use wsp_runtime::RpcError;
 
 use futures_util::{Stream, StreamExt, stream};
 use tokio::sync::broadcast;
-use wsp_runtime::{CallContext, ServiceError};
+use wsp_runtime::{CallContext, Items, ServiceError};
 
 /// Generated from `schemas/math.wsp`.
 #[allow(missing_docs)]
@@ -69,6 +69,29 @@ impl math::Math for Calculator {
         })
     }
 
+    async fn sum(
+        &self,
+        _ctx: CallContext,
+        mut values: Items<i64>,
+    ) -> Result<i64, RpcError<MathError>> {
+        let mut total = 0i64;
+        while let Some(value) = values.next().await {
+            total = total.checked_add(value?).ok_or(MathError::Overflow {
+                operation: "sum".into(),
+            })?;
+        }
+        Ok(total)
+    }
+
+    fn running(
+        self: Arc<Self>,
+        _ctx: CallContext,
+        start: i64,
+        values: Items<i64>,
+    ) -> impl Stream<Item = Result<i64, RpcError<MathError>>> + Send + 'static {
+        running_totals(start, values)
+    }
+
     async fn reset(&self, _ctx: CallContext) -> Result<(), ServiceError> {
         Ok(())
     }
@@ -79,6 +102,30 @@ impl math::Math for Calculator {
             ctx.connection_id()
         );
     }
+}
+
+/// The running total from `start`, one per value as it comes; an overflow ends the stream with
+/// `Overflow`.
+fn running_totals(
+    start: i64,
+    values: Items<i64>,
+) -> impl Stream<Item = Result<i64, RpcError<MathError>>> + Send + 'static {
+    stream::unfold(Some((values, start)), |state| async move {
+        let (mut values, total) = state?;
+        let value = match values.next().await? {
+            Ok(value) => value,
+            Err(e) => return Some((Err(e.into()), None)),
+        };
+        Some(match total.checked_add(value) {
+            Some(total) => (Ok(total), Some((values, total))),
+            None => {
+                let overflow = MathError::Overflow {
+                    operation: "running".into(),
+                };
+                (Err(overflow.into()), None)
+            }
+        })
+    })
 }
 
 /// A chat room: the `chat.Chat` service.
@@ -241,6 +288,28 @@ impl chat::ChatCallbacks for Terminal {
         _room: String,
     ) -> impl Stream<Item = Result<bool, ServiceError>> + Send + 'static {
         stream::iter([true, false].map(Ok))
+    }
+
+    async fn review(
+        &self,
+        _ctx: CallContext,
+        mut draft: Items<String>,
+    ) -> Result<u32, ServiceError> {
+        let mut kept = 0;
+        while let Some(line) = draft.next().await {
+            if !line?.trim().is_empty() {
+                kept += 1;
+            }
+        }
+        Ok(kept)
+    }
+
+    fn shout(
+        self: Arc<Self>,
+        _ctx: CallContext,
+        lines: Items<String>,
+    ) -> impl Stream<Item = Result<String, ServiceError>> + Send + 'static {
+        lines.map(|line| Ok(line?.to_uppercase()))
     }
 }
 

@@ -75,7 +75,7 @@ export function isChatError(e: unknown): e is $wsp.ApplicationError<ChatError> {
 export const ChatService = {
   name: 'chat.Chat',
   clientName: 'chat.Chat.client',
-  fingerprint: 'dfba143e471a7a53',
+  fingerprint: 'c2ab8811a0ef0d89',
 } as const;
 
 /**
@@ -140,6 +140,21 @@ export interface ChatCallbacks {
 
   /** Streams the client's typing indicator while the server wants it. */
   typing(room: string, ctx: ChatCallbacksContext): AsyncIterable<boolean> | Iterable<boolean>;
+
+  /**
+   * Shows the client a draft line by line; it answers how many lines it kept (a client
+   * stream, server to client).
+   */
+  review(draft: AsyncIterable<string>, ctx: ChatCallbacksContext): number | Promise<number>;
+
+  /**
+   * Sends the client lines to echo back in capitals as it reads them (a bidirectional
+   * stream, server to client).
+   */
+  shout(
+    lines: AsyncIterable<string>,
+    ctx: ChatCallbacksContext,
+  ): AsyncIterable<string> | Iterable<string>;
 }
 
 /**
@@ -163,6 +178,16 @@ export function registerChatCallbacks(host: $wsp.ServiceHost, impl: ChatCallback
       typing: $wsp.codegen.stream(
         (a) => [$wsp.convert.toText(a[0])] as const,
         (a, c) => impl.typing(...a, ctx(c)),
+      ),
+      review: $wsp.codegen.upload(
+        () => [] as const,
+        (v) => $wsp.convert.toText(v),
+        (a, items, c) => impl.review(...a, items, ctx(c)),
+      ),
+      shout: $wsp.codegen.duplex(
+        () => [] as const,
+        (v) => $wsp.convert.toText(v),
+        (a, items, c) => impl.shout(...a, items, ctx(c)),
       ),
     },
     ChatService.fingerprint,
@@ -194,6 +219,28 @@ export class ChatCallbacksClient {
   /** Streams the client's typing indicator while the server wants it. */
   typing(room: string, options?: $wsp.StreamMethodOptions): $wsp.WspStream<boolean> {
     return this.#caller.stream<boolean>('chat.Chat.client/typing', [room], options);
+  }
+
+  /**
+   * Shows the client a draft line by line; it answers how many lines it kept (a client
+   * stream, server to client).
+   */
+  async review(
+    draft: AsyncIterable<string> | Iterable<string>,
+    options?: $wsp.MethodOptions,
+  ): Promise<number> {
+    return this.#caller.upload<number>('chat.Chat.client/review', [], draft, options);
+  }
+
+  /**
+   * Sends the client lines to echo back in capitals as it reads them (a bidirectional
+   * stream, server to client).
+   */
+  shout(
+    lines: AsyncIterable<string> | Iterable<string>,
+    options?: $wsp.StreamMethodOptions,
+  ): $wsp.WspStream<string> {
+    return this.#caller.duplex<string>('chat.Chat.client/shout', [], lines, options);
   }
 }
 

@@ -58,7 +58,7 @@ export function isMathError(e: unknown): e is $wsp.ApplicationError<MathError> {
 export const MathService = {
   name: 'math.Math',
   clientName: 'math.Math.client',
-  fingerprint: 'e124b3f6871ed8af',
+  fingerprint: 'aeeb9ee4f7b8a947',
 } as const;
 
 /**
@@ -107,6 +107,43 @@ export class MathClient {
     return this.#caller.stream<number>('math.Math/count', [from, to], options);
   }
 
+  /** Sums the values the caller streams (a client stream): one result once they end. */
+  async sum(
+    values: AsyncIterable<bigint> | Iterable<bigint>,
+    options?: $wsp.MethodOptions,
+  ): Promise<bigint> {
+    return this.#caller.upload<bigint>(
+      'math.Math/sum',
+      [],
+      values,
+      {
+        ...options,
+        decode: (v) => $wsp.convert.toBigInt(v),
+        decodeError: decodeMathError,
+        errorType: 'math.MathError',
+      },
+    );
+  }
+
+  /** A running total from `start`, one per value the caller streams (a bidirectional stream). */
+  running(
+    start: bigint,
+    values: AsyncIterable<bigint> | Iterable<bigint>,
+    options?: $wsp.StreamMethodOptions,
+  ): $wsp.WspStream<bigint> {
+    return this.#caller.duplex<bigint>(
+      'math.Math/running',
+      [start],
+      values,
+      {
+        ...options,
+        decode: (v) => $wsp.convert.toBigInt(v),
+        decodeError: decodeMathError,
+        errorType: 'math.MathError',
+      },
+    );
+  }
+
   /** Resets the server's statistics; no result. */
   async reset(options?: $wsp.MethodOptions): Promise<void> {
     return this.#caller.call<void>('math.Math/reset', [], options);
@@ -134,6 +171,16 @@ export interface MathHandler {
 
   /** Counts from `from` up to `to` (inclusive), one item at a time. */
   count(from: number, to: number, ctx: MathContext): AsyncIterable<number> | Iterable<number>;
+
+  /** Sums the values the caller streams (a client stream): one result once they end. */
+  sum(values: AsyncIterable<bigint>, ctx: MathContext): bigint | Promise<bigint>;
+
+  /** A running total from `start`, one per value the caller streams (a bidirectional stream). */
+  running(
+    start: bigint,
+    values: AsyncIterable<bigint>,
+    ctx: MathContext,
+  ): AsyncIterable<bigint> | Iterable<bigint>;
 
   /** Resets the server's statistics; no result. */
   reset(ctx: MathContext): void | Promise<void>;
@@ -166,6 +213,20 @@ export function serveMath(host: $wsp.ServiceHost, impl: MathHandler): void {
       count: $wsp.codegen.stream(
         (a) => [$wsp.convert.toNumber(a[0]), $wsp.convert.toNumber(a[1])] as const,
         (a, c) => impl.count(...a, ctx(c)),
+      ),
+      sum: $wsp.codegen.upload(
+        () => [] as const,
+        (v) => $wsp.convert.toBigInt(v),
+        (a, items, c) => impl.sum(...a, items, ctx(c)),
+        undefined,
+        encodeMathError,
+      ),
+      running: $wsp.codegen.duplex(
+        (a) => [$wsp.convert.toBigInt(a[0])] as const,
+        (v) => $wsp.convert.toBigInt(v),
+        (a, items, c) => impl.running(...a, items, ctx(c)),
+        undefined,
+        encodeMathError,
       ),
       reset: $wsp.codegen.unary(() => [] as const, (a, c) => impl.reset(...a, ctx(c))),
       log: $wsp.codegen.notify(

@@ -123,6 +123,9 @@ pub struct Field {
     pub name: Ident,
     /// The declared type.
     pub ty: TypeExpr,
+    /// The `stream` keyword of a parameter written `name: stream T` (the caller sends a stream
+    /// of `T`); `None` everywhere else.
+    pub stream: Option<Span>,
     /// The whole field.
     pub span: Span,
 }

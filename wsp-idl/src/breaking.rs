@@ -466,6 +466,21 @@ impl Checker<'_> {
             return;
         }
         self.params(path, old, new);
+        if let (Some(old_input), Some(new_input)) = (&old.input, &new.input) {
+            let what = format!("stream parameter `{}` of `{path}`", new_input.name);
+            if !same_type(self.old, &old_input.ty, self.new, &new_input.ty) {
+                let (old_text, new_text) =
+                    (self.old_type(&old_input.ty), self.new_type(&new_input.ty));
+                self.report(
+                    format!("{what} changed item type from `{old_text}` to `{new_text}`"),
+                    new_input.type_span,
+                    &format!("was `{old_text}`"),
+                    old_input.type_span,
+                    "callees built from the old schema decode the old type: add a new method \
+                     instead",
+                );
+            }
+        }
         let returns_same = match (&old.returns, &new.returns) {
             (None, None) => true,
             (Some(a), Some(b)) => same_type(self.old, a, self.new, b),
@@ -631,5 +646,7 @@ fn method_kind_text(kind: MethodKind) -> &'static str {
         MethodKind::Rpc => "an rpc",
         MethodKind::Stream => "a stream",
         MethodKind::Notify => "a notification",
+        MethodKind::ClientStream => "a client stream",
+        MethodKind::BidiStream => "a bidirectional stream",
     }
 }

@@ -126,6 +126,17 @@ fn method(out: &mut String, model: &Model, m: &Method) {
         m.name,
         fields(model, &m.params)
     );
+    if let Some(input) = &m.input {
+        // Inside the parentheses, as written: `(a: u32, items: stream T)`.
+        out.pop();
+        let sep = if m.params.is_empty() { "" } else { ", " };
+        let _ = write!(
+            out,
+            "{sep}{}: stream {})",
+            input.name,
+            type_text(model, &input.ty)
+        );
+    }
     if let Some(r) = &m.returns {
         let _ = write!(out, " -> {}", type_text(model, r));
     }

@@ -297,16 +297,34 @@ pub enum MethodKind {
     Stream,
     /// `notify m(..)`: a NOTIFY, never answered.
     Notify,
+    /// `rpc m(.., items: stream T) -> R`: an UPLOAD; the caller sends a stream of `T`
+    /// ([`Method::input`]) and gets one REPLY or ERROR.
+    ClientStream,
+    /// `rpc m(.., items: stream T) -> stream R`: a DUPLEX; the caller sends a stream of `T` and
+    /// gets ITEMs and an END or ERROR, both at once.
+    BidiStream,
 }
 
 impl MethodKind {
-    /// The schema keyword used in the fingerprint's canonical form: `rpc`, `stream` or `notify`.
+    /// The word used in the fingerprint's canonical form: `rpc`, `stream` or `notify`, by what
+    /// the callee answers (a client stream is an `rpc`, a bidirectional one a `stream`; their
+    /// `stream` parameter tells them apart).
     pub fn keyword(self) -> &'static str {
         match self {
-            MethodKind::Rpc => "rpc",
-            MethodKind::Stream => "stream",
+            MethodKind::Rpc | MethodKind::ClientStream => "rpc",
+            MethodKind::Stream | MethodKind::BidiStream => "stream",
             MethodKind::Notify => "notify",
         }
+    }
+
+    /// Whether the caller sends a stream of items ([`Method::input`]).
+    pub fn has_input(self) -> bool {
+        matches!(self, MethodKind::ClientStream | MethodKind::BidiStream)
+    }
+
+    /// Whether the callee answers with a stream of items.
+    pub fn has_output_stream(self) -> bool {
+        matches!(self, MethodKind::Stream | MethodKind::BidiStream)
     }
 }
 
@@ -320,6 +338,10 @@ pub struct Method {
     /// Parameters in order. Optional ones (`T?`) may stand anywhere; only those after the last
     /// required one may be left out by callers (see [`Method::omittable_from`]).
     pub params: Vec<Field>,
+    /// The stream the caller sends, for [`MethodKind::ClientStream`] and
+    /// [`MethodKind::BidiStream`]: the parameter written `name: stream T` (always the last as
+    /// written), with `T` as its type. It is not among [`Method::params`].
+    pub input: Option<Field>,
     /// The result type (the item type for streams); `None` for notifications and for rpcs
     /// written without `->` (their result is nil on the wire).
     pub returns: Option<TypeRef>,

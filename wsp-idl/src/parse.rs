@@ -110,6 +110,7 @@ fn describe_rule(rule: Rule) -> &'static str {
         Rule::variants => "`{`",
         Rule::variant => "a variant",
         Rule::field => "a field",
+        Rule::param => "a parameter",
         Rule::type_expr => "a type",
         Rule::method => "a method (`rpc` or `notify`)",
         Rule::params => "`(`",
@@ -394,11 +395,22 @@ impl Builder {
         let meta = self.meta(&mut inner);
         let name = self.ident(inner.next().expect("grammar guarantees a field name"));
         inner.next(); // colon
-        let ty = self.type_expr(inner.next().expect("grammar guarantees a field type"));
+        let mut next = inner.next().expect("grammar guarantees a field type");
+        let stream = if next.as_rule() == Rule::stream_mark {
+            let span = self.span(&next);
+            next = inner
+                .next()
+                .expect("grammar guarantees a type after `stream`");
+            Some(span)
+        } else {
+            None
+        };
+        let ty = self.type_expr(next);
         Field {
             meta,
             name,
             ty,
+            stream,
             span,
         }
     }
@@ -492,7 +504,7 @@ impl Builder {
                 Rule::params => {
                     params = p
                         .into_inner()
-                        .filter(|q| q.as_rule() == Rule::field)
+                        .filter(|q| q.as_rule() == Rule::param)
                         .map(|q| self.field(q))
                         .collect();
                 }

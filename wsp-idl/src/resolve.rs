@@ -141,14 +141,28 @@ fn field(ctx: &Symbols<'_>, file: usize, f: &ast::Field) -> Field {
 }
 
 fn method(ctx: &Symbols<'_>, file: usize, m: &ast::MethodDecl) -> Method {
+    // Validation allows `stream` only on the last parameter of an rpc.
+    let input = m
+        .params
+        .iter()
+        .find(|p| p.stream.is_some())
+        .map(|p| field(ctx, file, p));
     Method {
         name: m.name.name.clone(),
-        kind: match m.kind {
-            MethodKindDecl::Rpc => MethodKind::Rpc,
-            MethodKindDecl::Stream => MethodKind::Stream,
-            MethodKindDecl::Notify => MethodKind::Notify,
+        kind: match (m.kind, input.is_some()) {
+            (MethodKindDecl::Rpc, false) => MethodKind::Rpc,
+            (MethodKindDecl::Stream, false) => MethodKind::Stream,
+            (MethodKindDecl::Rpc, true) => MethodKind::ClientStream,
+            (MethodKindDecl::Stream, true) => MethodKind::BidiStream,
+            (MethodKindDecl::Notify, _) => MethodKind::Notify,
         },
-        params: m.params.iter().map(|p| field(ctx, file, p)).collect(),
+        params: m
+            .params
+            .iter()
+            .filter(|p| p.stream.is_none())
+            .map(|p| field(ctx, file, p))
+            .collect(),
+        input,
         returns: m.returns.as_ref().map(|r| {
             ctx.resolve_type(file, r)
                 .expect("validation resolved every type")

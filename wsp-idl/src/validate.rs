@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use heck::ToSnakeCase;
 
-use crate::ast::{Field, Ident, ItemKind, Meta, MethodDecl, StringLit, TypeExpr, TypeExprKind};
+use crate::ast::{
+    Field, Ident, ItemKind, Meta, MethodDecl, MethodKindDecl, StringLit, TypeExpr, TypeExprKind,
+};
 use crate::diagnostic::Diagnostic;
 use crate::model::{Primitive, TypeRef};
 use crate::symbols::{DeclKind, Symbols};
@@ -25,6 +27,7 @@ const CHECKS: &[Check] = &[
     check_throws,
     check_attributes,
     check_client_blocks,
+    check_stream_params,
 ];
 
 /// Runs every check; returns all diagnostics sorted by file and position.
@@ -516,6 +519,45 @@ fn check_client_blocks(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
                     .with_note("the first one is here", Some(s.client_blocks[0].span))
                     .with_help("put all client methods in one block"),
                 );
+            }
+        }
+    }
+    out
+}
+
+/// `name: stream T` only as the last parameter of an `rpc`.
+fn check_stream_params(ctx: &Symbols<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for decl in &ctx.decls {
+        for m in methods(decl.item) {
+            let last = m.params.len().saturating_sub(1);
+            for (i, p) in m.params.iter().enumerate() {
+                let Some(stream) = p.stream else { continue };
+                if m.kind == MethodKindDecl::Notify {
+                    out.push(
+                        Diagnostic::error(
+                            format!("notification `{}` cannot take a stream", m.name.name),
+                            stream,
+                        )
+                        .with_label("a notification is one message")
+                        .with_help("make it an `rpc` to send a stream of items"),
+                    );
+                } else if i != last {
+                    out.push(
+                        Diagnostic::error(
+                            format!(
+                                "the stream parameter `{}` of `{}` must be the last",
+                                p.name.name, m.name.name
+                            ),
+                            stream,
+                        )
+                        .with_label("a method takes at most one stream, after its other parameters")
+                        .with_help(format!(
+                            "move `{}` to the end of the parameter list",
+                            p.name.name
+                        )),
+                    );
+                }
             }
         }
     }

@@ -44,7 +44,7 @@ fn top_level_schemas_load_together() {
     assert_eq!(model.files.len(), names.len());
     assert_eq!(
         model.find_service("math.Math").expect("math").methods.len(),
-        5
+        7
     );
 }
 
@@ -52,6 +52,33 @@ fn top_level_schemas_load_together() {
 fn math_matches_the_readme_demo() {
     let model = schema("math.wsp");
     let math = model.find_service("math.Math").expect("math.Math");
+    // The stream parameter is the method's input, not one of its (positional) parameters.
+    let method = |name: &str| math.methods.iter().find(|m| m.name == name).expect(name);
+    let sum = method("sum");
+    assert_eq!(sum.kind, MethodKind::ClientStream);
+    assert!(sum.params.is_empty());
+    let input = sum.input.as_ref().expect("a stream parameter");
+    assert_eq!(
+        (input.name.as_str(), &input.ty),
+        ("values", &TypeRef::Primitive(Primitive::I64))
+    );
+    let running = method("running");
+    assert_eq!(running.kind, MethodKind::BidiStream);
+    assert_eq!(running.params.len(), 1);
+    assert!(running.input.is_some());
+    assert_eq!(method("count").kind, MethodKind::Stream);
+    assert!(method("count").input.is_none());
+    let canonical = wsp_idl::fingerprint::canonical_form(&model, math.id);
+    assert!(
+        canonical.contains("  rpc sum(values: stream i64) -> i64 throws math.MathError\n"),
+        "{canonical}"
+    );
+    assert!(
+        canonical.contains(
+            "  stream running(start: i64, values: stream i64) -> i64 throws math.MathError\n"
+        ),
+        "{canonical}"
+    );
     let add = &math.methods[0];
     assert_eq!(math.method_path(add), "math.Math/add");
     assert_eq!(add.kind, MethodKind::Rpc);
@@ -156,7 +183,9 @@ fn chat_declares_calls_in_both_directions() {
         [
             ("broadcast", MethodKind::Notify),
             ("ask", MethodKind::Rpc),
-            ("typing", MethodKind::Stream)
+            ("typing", MethodKind::Stream),
+            ("review", MethodKind::ClientStream),
+            ("shout", MethodKind::BidiStream)
         ]
     );
 }

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::connection::{ActiveStream, ConnInner};
+use crate::untyped::Untyped;
 use crate::wire::codec::{Codec, Payload};
 
 /// Options of one call.
@@ -224,7 +225,9 @@ impl Caller {
         args: Vec<Value>,
         opts: CallOptions,
     ) -> Result<Value, CallError> {
-        let payload = self.call_payload(method, &args, opts).await?;
+        let payload = self
+            .call_payload(method, &Untyped(args.as_slice()), opts)
+            .await?;
         Ok(payload.to_value()?)
     }
 
@@ -246,7 +249,7 @@ impl Caller {
 
     /// An untyped notification.
     pub async fn notify_value(&self, method: &str, args: Vec<Value>) -> Result<(), CallError> {
-        self.notify(method, &args).await
+        self.notify(method, &Untyped(args.as_slice())).await
     }
 
     /// Starts a server stream; items are decoded into `R`. Dropping the stream cancels it.
@@ -255,6 +258,30 @@ impl Caller {
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
+    {
+        self.open_stream(
+            method,
+            args,
+            opts,
+            |conn, method, args, deadline| async move {
+                conn.start_stream(&method, &args, deadline).await
+            },
+        )
+    }
+
+    /// A stream call (STREAM or DUPLEX): encodes the arguments now, and on the first poll waits
+    /// for a connection and runs `start` on it.
+    fn open_stream<A, R, F, Fut>(
+        &self,
+        method: &str,
+        args: &A,
+        opts: CallOptions,
+        start: F,
+    ) -> CallStream<R>
+    where
+        A: Serialize + ?Sized,
+        F: FnOnce(Arc<ConnInner>, String, Vec<u8>, Option<Instant>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<ActiveStream, CallError>> + Send + 'static,
     {
         let mut buf = Vec::with_capacity(64);
         if let Err(e) = self.codec().encode(&mut buf, args) {
@@ -268,7 +295,7 @@ impl Caller {
         let fut = async move {
             let deadline = opts.resolve(None);
             let conn = caller.connection(deadline).await?;
-            conn.start_stream(&method, &buf, deadline).await
+            start(conn, method, buf, deadline).await
         };
         CallStream {
             state: State::Starting(Box::pin(fut)),
@@ -283,7 +310,64 @@ impl Caller {
         args: Vec<Value>,
         opts: CallOptions,
     ) -> CallStream<Value> {
-        self.stream(method, &args, opts)
+        self.stream(method, &Untyped(args.as_slice()), opts)
+    }
+
+    /// Calls a client-streaming method: sends `items` as the callee takes them (the stream is
+    /// polled only when the callee has room, so a producer that runs ahead is paused; PROTOCOL
+    /// §2.7), then returns the one result. The callee may answer before taking every item;
+    /// the rest are not sent. The deadline covers the whole call.
+    pub async fn upload<A, I, T, R>(
+        &self,
+        method: &str,
+        args: &A,
+        items: I,
+        opts: CallOptions,
+    ) -> Result<R, CallError>
+    where
+        A: Serialize + ?Sized,
+        I: Stream<Item = T> + Send + 'static,
+        T: Serialize + Send + 'static,
+        R: DeserializeOwned,
+    {
+        let mut buf = Vec::with_capacity(64);
+        self.codec().encode(&mut buf, args)?;
+        let deadline = opts.resolve(self.default_deadline());
+        let span = tracing::debug_span!("wsp.upload", method);
+        let payload = async {
+            let conn = self.connection(deadline).await?;
+            conn.upload_raw(method, &buf, items, deadline).await
+        }
+        .instrument(span)
+        .await?;
+        Ok(payload.decode()?)
+    }
+
+    /// Opens a bidirectional stream: sends `items` as the callee takes them, and returns the
+    /// callee's items as they come (both directions with credit, PROTOCOL §2.7). Dropping the
+    /// returned stream cancels the call and stops the sending. Like [`stream`](Self::stream),
+    /// it has no deadline unless `opts` sets one.
+    pub fn duplex<A, I, T, R>(
+        &self,
+        method: &str,
+        args: &A,
+        items: I,
+        opts: CallOptions,
+    ) -> CallStream<R>
+    where
+        A: Serialize + ?Sized,
+        I: Stream<Item = T> + Send + 'static,
+        T: Serialize + Send + 'static,
+        R: DeserializeOwned,
+    {
+        self.open_stream(
+            method,
+            args,
+            opts,
+            |conn, method, args, deadline| async move {
+                conn.start_duplex(&method, &args, items, deadline).await
+            },
+        )
     }
 }
 
@@ -439,6 +523,40 @@ macro_rules! caller_surface {
             opts: $crate::CallOptions,
         ) -> $crate::CallStream<$crate::Value> {
             self.caller().stream_value(method, args, opts)
+        }
+
+        /// See [`Caller::upload`](crate::Caller::upload).
+        pub async fn upload<A, I, T, R>(
+            &self,
+            method: &str,
+            args: &A,
+            items: I,
+            opts: $crate::CallOptions,
+        ) -> Result<R, $crate::CallError>
+        where
+            A: serde::Serialize + ?Sized,
+            I: futures_util::Stream<Item = T> + Send + 'static,
+            T: serde::Serialize + Send + 'static,
+            R: serde::de::DeserializeOwned,
+        {
+            self.caller().upload(method, args, items, opts).await
+        }
+
+        /// See [`Caller::duplex`](crate::Caller::duplex).
+        pub fn duplex<A, I, T, R>(
+            &self,
+            method: &str,
+            args: &A,
+            items: I,
+            opts: $crate::CallOptions,
+        ) -> $crate::CallStream<R>
+        where
+            A: serde::Serialize + ?Sized,
+            I: futures_util::Stream<Item = T> + Send + 'static,
+            T: serde::Serialize + Send + 'static,
+            R: serde::de::DeserializeOwned,
+        {
+            self.caller().duplex(method, args, items, opts)
         }
     };
 }

@@ -275,7 +275,7 @@ const MAX_ECHOED_METHOD: usize = 64;
 
 /// Most characters of a decoding error repeated to the peer (serde quotes the offending
 /// value, which the peer chose and may have made huge).
-const MAX_ECHOED_DECODE_ERROR: usize = 200;
+pub(crate) const MAX_ECHOED_DECODE_ERROR: usize = 200;
 
 /// Text that came from the peer, made fit to repeat to it or to log: at most `max` characters,
 /// control characters replaced by `?`, and `…` where it was cut (PROTOCOL §8).

@@ -19,11 +19,15 @@ pub fn frame(codec: Codec, bytes: &[u8]) {
             let _ = wire::parse_services(codec, &services, 1024);
             return;
         }
-        Frame::Call { args, .. } | Frame::Stream { args, .. } | Frame::Notify { args, .. } => args,
+        Frame::Call { args, .. } | Frame::Notify { args, .. } => args,
         Frame::Reply { result, .. } => result,
         Frame::Error { details, .. } => details,
-        Frame::Item { item, .. } => item,
-        Frame::End { .. } | Frame::Cancel { .. } | Frame::Credit { .. } => return,
+        Frame::Item { item, .. } | Frame::Push { item, .. } => item,
+        Frame::End { .. }
+        | Frame::Cancel { .. }
+        | Frame::Credit { .. }
+        | Frame::PushEnd { .. }
+        | Frame::Pull { .. } => return,
     };
     let _ = Payload::new(codec, payload, 128).to_value();
 }

@@ -89,6 +89,7 @@ mod error;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod fuzzing;
+mod items;
 mod macros;
 #[cfg(feature = "metrics")]
 mod metering;
@@ -101,6 +102,7 @@ mod service;
 mod stats;
 pub mod tls;
 mod unknown;
+mod untyped;
 mod wire;
 pub mod with;
 
@@ -110,6 +112,7 @@ pub use close::{CloseError, CloseInfo, MAX_REASON_BYTES, code as close_code, tru
 pub use config::{Config, ReconnectPolicy};
 pub use context::{CallContext, ConnData};
 pub use error::{CallError, ConnectError, ErrorCode, ErrorDetails, ServiceError, peer_text};
+pub use items::{Input, Items};
 pub use origin::OriginPolicy;
 pub use peer::{Peer, PeerOptions};
 pub use rpc_error::{ApplicationError, RpcError};
@@ -137,6 +140,7 @@ pub mod codegen {
     pub use crate::client::Client;
     pub use crate::context::{CallContext, ConnData};
     pub use crate::error::{CallError, ConnectError, ErrorCode, ServiceError};
+    pub use crate::items::{Input, Items};
     pub use crate::peer::Peer;
     pub use crate::rpc_error::{ApplicationError, RpcError};
     pub use crate::server::{BroadcastReport, Server};

@@ -16,6 +16,8 @@ pub use crate::connection::Handler;
 use crate::connection::{ConnInner, Dispatch, IncomingCall, Started};
 use crate::context::CallContext;
 use crate::error::ServiceError;
+use crate::items::{Input, Items};
+use crate::untyped::Untyped;
 use crate::wire::codec::Payload;
 pub use crate::wire::{CallKind, Encoded};
 
@@ -30,6 +32,9 @@ pub struct Request<'a> {
     pub ctx: CallContext,
     /// The raw argument array, to be decoded straight into the method's parameters.
     pub args: Payload,
+    /// The caller's items, for [`CallKind::Upload`] and [`CallKind::Duplex`] (`None` for the
+    /// other kinds).
+    pub input: Option<Input>,
 }
 
 /// The generated dispatch of one typed method: decode the arguments as the parameter list `P`
@@ -80,6 +85,44 @@ impl Request<'_> {
     }
 
     /// Decodes the arguments as `P` and hands them on, or answers INVALID_ARGUMENTS.
+    /// A client-streaming method ([`CallKind::Upload`]): like [`unary`](Self::unary), and the
+    /// body also gets the caller's items.
+    pub fn upload<P, S, F, Fut, T, E>(mut self, service: &Arc<S>, body: F) -> Handler
+    where
+        P: ParamList,
+        S: ?Sized,
+        F: FnOnce(Arc<S>, CallContext, Args<P>, Input) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Serialize,
+        E: Into<ServiceError>,
+    {
+        let Some(input) = self.input.take() else {
+            return Handler::UnknownMethod;
+        };
+        self.decoded(service, |svc, ctx, args| {
+            Handler::unary(ctx.clone(), body(svc, ctx, args, input))
+        })
+    }
+
+    /// A bidirectional method ([`CallKind::Duplex`]): like [`stream`](Self::stream), and the
+    /// body also gets the caller's items.
+    pub fn duplex<P, S, F, St, T, E>(mut self, service: &Arc<S>, body: F) -> Handler
+    where
+        P: ParamList,
+        S: ?Sized,
+        F: FnOnce(Arc<S>, CallContext, Args<P>, Input) -> St,
+        St: Stream<Item = Result<T, E>> + Send + 'static,
+        T: Serialize,
+        E: Into<ServiceError>,
+    {
+        let Some(input) = self.input.take() else {
+            return Handler::UnknownMethod;
+        };
+        self.decoded(service, |svc, ctx, args| {
+            Handler::stream(ctx.clone(), body(svc, ctx, args, input))
+        })
+    }
+
     fn decoded<P: ParamList, S: ?Sized>(
         self,
         service: &Arc<S>,
@@ -210,10 +253,23 @@ type StreamFn = Arc<
 >;
 type NotifyFn = Arc<dyn Fn(CallContext, Vec<Value>) + Send + Sync>;
 
+type UploadFn = Arc<
+    dyn Fn(CallContext, Vec<Value>, Items<Value>) -> BoxFuture<'static, Result<Value, ServiceError>>
+        + Send
+        + Sync,
+>;
+type DuplexFn = Arc<
+    dyn Fn(CallContext, Vec<Value>, Items<Value>) -> BoxStream<'static, Result<Value, ServiceError>>
+        + Send
+        + Sync,
+>;
+
 enum FnMethod {
     Unary(UnaryFn),
     Stream(StreamFn),
     Notify(NotifyFn),
+    Upload(UploadFn),
+    Duplex(DuplexFn),
 }
 
 /// An untyped service built from closures taking and returning [`rmpv::Value`]s.
@@ -276,6 +332,28 @@ impl FnService {
         self
     }
 
+    /// Adds a client-streaming method: the handler also gets the caller's items.
+    pub fn upload<F, Fut>(mut self, method: &str, f: F) -> Self
+    where
+        F: Fn(CallContext, Vec<Value>, Items<Value>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, ServiceError>> + Send + 'static,
+    {
+        let f: UploadFn = Arc::new(move |ctx, args, items| Box::pin(f(ctx, args, items)));
+        self.methods.insert(method.to_owned(), FnMethod::Upload(f));
+        self
+    }
+
+    /// Adds a bidirectional method: the handler gets the caller's items and returns its own.
+    pub fn duplex<F, S>(mut self, method: &str, f: F) -> Self
+    where
+        F: Fn(CallContext, Vec<Value>, Items<Value>) -> S + Send + Sync + 'static,
+        S: Stream<Item = Result<Value, ServiceError>> + Send + 'static,
+    {
+        let f: DuplexFn = Arc::new(move |ctx, args, items| f(ctx, args, items).boxed());
+        self.methods.insert(method.to_owned(), FnMethod::Duplex(f));
+        self
+    }
+
     /// The finished service, ready for `add_service`.
     pub fn into_service(self) -> Arc<dyn Service> {
         Arc::new(self)
@@ -297,7 +375,7 @@ impl Service for FnService {
         &self.name
     }
 
-    fn call(&self, req: Request<'_>) -> Handler {
+    fn call(&self, mut req: Request<'_>) -> Handler {
         let Some(m) = self.methods.get(req.method) else {
             return Handler::UnknownMethod;
         };
@@ -305,20 +383,28 @@ impl Service for FnService {
             Ok(a) => a,
             Err(e) => return Handler::Error(e),
         };
+        // Results and items are encoded with non-finite floats as text in JSON (`untyped.rs`).
+        let unary = |ctx: CallContext, fut: BoxFuture<'static, Result<Value, ServiceError>>| {
+            Handler::unary(ctx, async move { fut.await.map(Untyped) })
+        };
+        let stream = |ctx: CallContext, items: BoxStream<'static, Result<Value, ServiceError>>| {
+            Handler::stream(ctx, items.map(|item| item.map(Untyped)))
+        };
         match (m, req.kind) {
-            (FnMethod::Unary(f), CallKind::Unary) => {
-                let ctx = req.ctx.clone();
-                let fut = f(req.ctx, args);
-                Handler::unary(ctx, fut)
-            }
-            (FnMethod::Stream(f), CallKind::Stream) => {
-                let ctx = req.ctx.clone();
-                Handler::stream(ctx, f(req.ctx, args))
-            }
+            (FnMethod::Unary(f), CallKind::Unary) => unary(req.ctx.clone(), f(req.ctx, args)),
+            (FnMethod::Stream(f), CallKind::Stream) => stream(req.ctx.clone(), f(req.ctx, args)),
             (FnMethod::Notify(f), CallKind::Notify) => {
                 f(req.ctx, args);
                 Handler::Notify(None)
             }
+            (FnMethod::Upload(f), CallKind::Upload) => match req.input.take() {
+                Some(input) => unary(req.ctx.clone(), f(req.ctx, args, Items::new(input))),
+                None => Handler::UnknownMethod,
+            },
+            (FnMethod::Duplex(f), CallKind::Duplex) => match req.input.take() {
+                Some(input) => stream(req.ctx.clone(), f(req.ctx, args, Items::new(input))),
+                None => Handler::UnknownMethod,
+            },
             _ => Handler::UnknownMethod,
         }
     }
@@ -404,6 +490,7 @@ impl Dispatch for Services {
             kind: call.kind,
             ctx,
             args: call.args,
+            input: call.input,
         });
         Some(Started { handler, cancel })
     }

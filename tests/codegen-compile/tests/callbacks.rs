@@ -19,7 +19,7 @@ use wsp_codegen_compile_tests::geometry::{
     GeometryServer, Measurement, Point, Shape,
 };
 use wsp_runtime::codegen::Stream;
-use wsp_runtime::{CallContext, Codec, RpcError, Server, ServiceError};
+use wsp_runtime::{CallContext, Codec, Items, RpcError, Server, ServiceError};
 
 struct GeometryImpl;
 
@@ -190,7 +190,18 @@ impl chat::Chat for ChatImpl {
             .map(|item| item.expect("typing item"))
             .collect()
             .await;
-        let _ = self.seen.send(format!("{answer} {typing:?}"));
+        // A client stream and a bidirectional stream, server to client.
+        let draft = futures_util::stream::iter(["a", " ", "b"].map(String::from));
+        let kept = user.review(draft).await.map_err(|_| ChatError::RoomFull)?;
+        let lines = futures_util::stream::iter(["hi", "there"].map(String::from));
+        let shouted: Vec<String> = user
+            .shout(lines)
+            .map(|item| item.expect("shout item"))
+            .collect()
+            .await;
+        let _ = self
+            .seen
+            .send(format!("{answer} {typing:?} {kept} {shouted:?}"));
         Ok(vec![hello])
     }
 
@@ -243,6 +254,28 @@ impl chat::ChatCallbacks for ChatUser {
     ) -> impl Stream<Item = Result<bool, ServiceError>> + Send + 'static {
         futures_util::stream::iter(vec![Ok(room == "lobby"), Ok(false), Ok(true)])
     }
+
+    async fn review(
+        &self,
+        _ctx: CallContext,
+        mut draft: Items<String>,
+    ) -> Result<u32, ServiceError> {
+        let mut kept = 0;
+        while let Some(line) = draft.next().await {
+            if !line?.trim().is_empty() {
+                kept += 1;
+            }
+        }
+        Ok(kept)
+    }
+
+    fn shout(
+        self: Arc<Self>,
+        _ctx: CallContext,
+        lines: Items<String>,
+    ) -> impl Stream<Item = Result<String, ServiceError>> + Send + 'static {
+        lines.map(|line| Ok(line?.to_uppercase()))
+    }
 }
 
 #[tokio::test]
@@ -267,7 +300,7 @@ async fn chat_rpc_notify_and_stream_in_both_directions() {
     assert_eq!(within(broadcasts.recv()).await.unwrap().text, "bob joined");
     assert_eq!(
         within(seen.recv()).await.unwrap(),
-        "blue [true, false, true]"
+        "blue [true, false, true] 2 [\"HI\", \"THERE\"]"
     );
 
     let err = within(chat.join("taken")).await.unwrap_err();

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use wsp_codegen_compile_tests::math::{self, MathClient, MathError, MathServer};
 use wsp_runtime::RpcError;
 use wsp_runtime::codegen::{CallOptions, Stream};
-use wsp_runtime::{CallContext, CallError, Codec, ServiceError};
+use wsp_runtime::{CallContext, CallError, Codec, Items, ServiceError};
 
 struct MathImpl {
     logs: mpsc::UnboundedSender<String>,
@@ -70,6 +70,44 @@ impl math::Math for MathImpl {
         to: u32,
     ) -> impl Stream<Item = Result<u32, ServiceError>> + Send + 'static {
         futures_util::stream::iter((from..=to).map(Ok))
+    }
+
+    async fn sum(
+        &self,
+        _ctx: CallContext,
+        mut values: Items<i64>,
+    ) -> Result<i64, RpcError<MathError>> {
+        let mut total = 0i64;
+        while let Some(value) = values.next().await {
+            total = total.checked_add(value?).ok_or(MathError::Overflow {
+                operation: "sum".into(),
+            })?;
+        }
+        Ok(total)
+    }
+
+    fn running(
+        self: Arc<Self>,
+        _ctx: CallContext,
+        start: i64,
+        values: Items<i64>,
+    ) -> impl Stream<Item = Result<i64, RpcError<MathError>>> + Send + 'static {
+        futures_util::stream::unfold(Some((values, start)), |state| async move {
+            let (mut values, total) = state?;
+            let value = match values.next().await? {
+                Ok(value) => value,
+                Err(e) => return Some((Err(e.into()), None)),
+            };
+            Some(match total.checked_add(value) {
+                Some(total) => (Ok(total), Some((values, total))),
+                None => {
+                    let overflow = MathError::Overflow {
+                        operation: "running".into(),
+                    };
+                    (Err(overflow.into()), None)
+                }
+            })
+        })
     }
 
     async fn reset(&self, _ctx: CallContext) -> Result<(), ServiceError> {
@@ -249,4 +287,87 @@ async fn unknown_method_and_bad_arguments() {
     .unwrap();
     assert_eq!(sum, wsp_runtime::Value::from(5));
     within(s.server.close()).await;
+}
+
+/// The client stream `sum` and the bidirectional `running`, typed, with 64-bit values (decimal
+/// strings in JSON) and the declared error after items.
+#[tokio::test]
+async fn client_and_bidirectional_streams_in_both_codecs() {
+    for codec in [Codec::MsgPack, Codec::Json] {
+        let s = setup(codec).await;
+        let big = 1i64 << 60;
+        let values = futures_util::stream::iter(vec![big, 1, 2, 3]);
+        assert_eq!(within(s.math.sum(values)).await.unwrap(), big + 6);
+        let none = futures_util::stream::iter(Vec::<i64>::new());
+        assert_eq!(within(s.math.sum(none)).await.unwrap(), 0);
+        // The declared error, after some items were taken.
+        let over = futures_util::stream::iter(vec![1, i64::MAX, 5]);
+        match within(s.math.sum(over)).await {
+            Err(RpcError::App(MathError::Overflow { operation })) => assert_eq!(operation, "sum"),
+            other => panic!("expected Overflow, got {other:?}"),
+        }
+
+        let totals: Vec<i64> = within(
+            s.math
+                .running(big, futures_util::stream::iter(vec![1, 2, 3]))
+                .map(Result::unwrap)
+                .collect(),
+        )
+        .await;
+        assert_eq!(totals, [big + 1, big + 3, big + 6]);
+        // Items, then the declared error: the stream ends with it.
+        let got: Vec<_> = within(
+            s.math
+                .running(0, futures_util::stream::iter(vec![1, i64::MAX, 7]))
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(*got[0].as_ref().unwrap(), 1);
+        match &got[1] {
+            Err(RpcError::App(MathError::Overflow { operation })) => {
+                assert_eq!(operation, "running")
+            }
+            other => panic!("expected Overflow, got {other:?}"),
+        }
+        within(s.client.close(1000, "done")).await.unwrap();
+        within(s.server.close()).await;
+    }
+}
+
+/// Untyped values carry non-finite floats as JSON text too (PROTOCOL §5), so a typed peer reads
+/// them: `call_value` arguments to a typed server, and an `FnService` result to a typed client.
+#[tokio::test]
+async fn untyped_non_finite_floats_reach_typed_peers_in_json() {
+    use wsp_runtime::{FnService, Value};
+    let s = setup(Codec::Json).await;
+    let r = within(s.client.call_value(
+        "math.Math/divide",
+        vec![Value::F64(f64::INFINITY), Value::F64(2.0)],
+    ))
+    .await
+    .unwrap();
+    // The typed server got ∞ (not null, which would not decode) and answered ∞, which an
+    // untyped reader sees as the text.
+    assert_eq!(r, Value::from("Infinity"));
+    let r = within(s.client.call_value(
+        "math.Math/divide",
+        vec![Value::F64(f64::NAN), Value::F32(1.0)],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r, Value::from("NaN"));
+
+    let untyped = FnService::new("math.Math").unary("divide", |_, _| async move {
+        Ok(Value::F64(f64::NEG_INFINITY))
+    });
+    let server = serve(vec![untyped.into_service()]).await;
+    let client = connect(&server, Codec::Json, vec![]).await;
+    let typed = MathClient::from_caller(client.caller());
+    assert_eq!(
+        within(typed.divide(1.0, 2.0)).await.unwrap(),
+        f64::NEG_INFINITY
+    );
+    within(client.close(1000, "done")).await.unwrap();
+    within(server.close()).await;
 }

@@ -55,8 +55,8 @@ use wsp_runtime::codegen::{CallOptions, Stream};
 use wsp_runtime::relay::{Identity, PublicKey, RelayOptions, RelayPeer};
 use wsp_runtime::tls::ServerTls;
 use wsp_runtime::{
-    CallContext, CallError, Client, Codec, ConnectError, OriginPolicy, ReconnectPolicy, Server,
-    ServiceError,
+    CallContext, CallError, Client, Codec, ConnectError, Items, OriginPolicy, ReconnectPolicy,
+    Server, ServiceError,
 };
 
 /// `schemas/common.wsp`.
@@ -138,6 +138,54 @@ impl math::Math for MathImpl {
         to: u32,
     ) -> impl Stream<Item = Result<u32, ServiceError>> + Send + 'static {
         futures_util::stream::iter((from..=to).map(Ok))
+    }
+
+    async fn sum(
+        &self,
+        _ctx: CallContext,
+        mut values: Items<i64>,
+    ) -> Result<i64, RpcError<MathError>> {
+        let mut total = 0i64;
+        let mut first = true;
+        while let Some(value) = values.next().await {
+            let value = value?;
+            if first && value == 42 {
+                // Takes nothing more: the caller must stop at its window. Ends only by being
+                // dropped (cancellation or deadline).
+                event("sum waiting");
+                let _guard = DropEvent("sum dropped");
+                std::future::pending::<()>().await;
+            }
+            first = false;
+            total = total.checked_add(value).ok_or(MathError::Overflow {
+                operation: "sum".into(),
+            })?;
+        }
+        Ok(total)
+    }
+
+    fn running(
+        self: Arc<Self>,
+        _ctx: CallContext,
+        start: i64,
+        values: Items<i64>,
+    ) -> impl Stream<Item = Result<i64, RpcError<MathError>>> + Send + 'static {
+        futures_util::stream::unfold(Some((values, start)), |state| async move {
+            let (mut values, total) = state?;
+            let value = match values.next().await? {
+                Ok(value) => value,
+                Err(e) => return Some((Err(e.into()), None)),
+            };
+            Some(match total.checked_add(value) {
+                Some(total) => (Ok(total), Some((values, total))),
+                None => {
+                    let overflow = MathError::Overflow {
+                        operation: "running".into(),
+                    };
+                    (Err(overflow.into()), None)
+                }
+            })
+        })
     }
 
     async fn reset(&self, ctx: CallContext) -> Result<(), ServiceError> {
@@ -467,6 +515,47 @@ async fn client(url: &str, codec: Codec) {
         tokio::time::timeout(Duration::from_millis(100), slow.divide(42.0, 2.0))
             .await
             .is_err()
+    );
+
+    // Client and bidirectional streams, to a Node callee.
+    let values = futures_util::stream::iter(vec![BIG, 1, 2]);
+    assert_eq!(m.sum(values).await.unwrap(), BIG + 3);
+    match m.sum(futures_util::stream::iter(vec![i64::MAX, 1])).await {
+        Err(wsp_runtime::RpcError::App(MathError::Overflow { operation })) => {
+            assert_eq!(operation, "sum")
+        }
+        other => panic!("expected Overflow, got {other:?}"),
+    }
+    let totals: Vec<i64> = m
+        .running(BIG, futures_util::stream::iter(vec![1, 2, 3]))
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    assert_eq!(totals, [BIG + 1, BIG + 3, BIG + 6]);
+    let got: Vec<_> = m
+        .running(0, futures_util::stream::iter(vec![1, i64::MAX, 7]))
+        .collect()
+        .await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(matches!(
+        &got[1],
+        Err(wsp_runtime::RpcError::App(MathError::Overflow { .. }))
+    ));
+    // The Node `sum` takes nothing after a first 42: this producer must stop at its window.
+    let made = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = {
+        let made = made.clone();
+        futures_util::stream::iter(42..).inspect(move |_| {
+            made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let waiting = m.with_options(CallOptions::new().no_deadline());
+    let paused = tokio::time::timeout(Duration::from_millis(500), waiting.sum(counted)).await;
+    assert!(paused.is_err(), "{paused:?}");
+    assert_eq!(
+        made.load(std::sync::atomic::Ordering::SeqCst),
+        16,
+        "the producer ran past its window"
     );
 
     let g = geometry::GeometryClient::from_caller(client.caller());

@@ -58,7 +58,7 @@ export function isMathError(e: unknown): e is $wsp.ApplicationError<MathError> {
 export const MathService = {
   name: 'math.Math',
   clientName: 'math.Math.client',
-  fingerprint: 'e124b3f6871ed8af',
+  fingerprint: 'aeeb9ee4f7b8a947',
 } as const;
 
 /**
@@ -107,6 +107,45 @@ export class MathClient {
     return this.#caller.stream<number>('math.Math/count', [from, to], options);
   }
 
+  /** Sums the values the caller streams (a client stream): one result once they end. */
+  async sum(
+    values: AsyncIterable<number> | Iterable<number>,
+    options?: $wsp.MethodOptions,
+  ): Promise<number> {
+    return this.#caller.upload<number>(
+      'math.Math/sum',
+      [],
+      values,
+      {
+        ...options,
+        decode: (v) => $wsp.convert.toSafeInteger(v),
+        decodeError: decodeMathError,
+        errorType: 'math.MathError',
+        encodeItem: (v: number) => $wsp.convert.int64(v),
+      },
+    );
+  }
+
+  /** A running total from `start`, one per value the caller streams (a bidirectional stream). */
+  running(
+    start: number,
+    values: AsyncIterable<number> | Iterable<number>,
+    options?: $wsp.StreamMethodOptions,
+  ): $wsp.WspStream<number> {
+    return this.#caller.duplex<number>(
+      'math.Math/running',
+      [$wsp.convert.int64(start)],
+      values,
+      {
+        ...options,
+        decode: (v) => $wsp.convert.toSafeInteger(v),
+        decodeError: decodeMathError,
+        errorType: 'math.MathError',
+        encodeItem: (v: number) => $wsp.convert.int64(v),
+      },
+    );
+  }
+
   /** Resets the server's statistics; no result. */
   async reset(options?: $wsp.MethodOptions): Promise<void> {
     return this.#caller.call<void>('math.Math/reset', [], options);
@@ -134,6 +173,16 @@ export interface MathHandler {
 
   /** Counts from `from` up to `to` (inclusive), one item at a time. */
   count(from: number, to: number, ctx: MathContext): AsyncIterable<number> | Iterable<number>;
+
+  /** Sums the values the caller streams (a client stream): one result once they end. */
+  sum(values: AsyncIterable<number>, ctx: MathContext): number | Promise<number>;
+
+  /** A running total from `start`, one per value the caller streams (a bidirectional stream). */
+  running(
+    start: number,
+    values: AsyncIterable<number>,
+    ctx: MathContext,
+  ): AsyncIterable<number> | Iterable<number>;
 
   /** Resets the server's statistics; no result. */
   reset(ctx: MathContext): void | Promise<void>;
@@ -166,6 +215,20 @@ export function serveMath(host: $wsp.ServiceHost, impl: MathHandler): void {
       count: $wsp.codegen.stream(
         (a) => [$wsp.convert.toNumber(a[0]), $wsp.convert.toNumber(a[1])] as const,
         (a, c) => impl.count(...a, ctx(c)),
+      ),
+      sum: $wsp.codegen.upload(
+        () => [] as const,
+        (v) => $wsp.convert.toSafeInteger(v),
+        (a, items, c) => impl.sum(...a, items, ctx(c)),
+        (r) => $wsp.convert.int64(r),
+        encodeMathError,
+      ),
+      running: $wsp.codegen.duplex(
+        (a) => [$wsp.convert.toSafeInteger(a[0])] as const,
+        (v) => $wsp.convert.toSafeInteger(v),
+        (a, items, c) => impl.running(...a, items, ctx(c)),
+        (r) => $wsp.convert.int64(r),
+        encodeMathError,
       ),
       reset: $wsp.codegen.unary(() => [] as const, (a, c) => impl.reset(...a, ctx(c))),
       log: $wsp.codegen.notify(

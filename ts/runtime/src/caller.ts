@@ -34,6 +34,15 @@ export interface StreamOptions<T = unknown> extends CallOptions<T> {
   window?: number;
 }
 
+/** Options of a call that sends items (`upload`, `duplex`; PROTOCOL.md §2.7). */
+export interface InputOptions<T = unknown> extends StreamOptions<T> {
+  /** Converts each item the caller sends into its wire form; default: identity. */
+  encodeItem?: (item: never) => unknown;
+}
+
+/** The items a caller sends: pulled one by one, only as the callee has room for them. */
+export type Items = AsyncIterable<unknown> | Iterable<unknown>;
+
 /** An incoming server stream: iterate with for-await; `break` (or cancel()) sends CANCEL. */
 export interface WspStream<T> extends AsyncIterableIterator<T> {
   /** Stops the stream: sends CANCEL if it is still running; pending next() calls end. */
@@ -46,6 +55,17 @@ export interface Caller {
   readonly codec: CodecKind | undefined;
   call<T = unknown>(method: string, args: readonly unknown[], options?: CallOptions<T>): Promise<T>;
   stream<T = unknown>(method: string, args: readonly unknown[], options?: StreamOptions<T>): WspStream<T>;
+  /**
+   * Calls a client-streaming method: sends `items` as the callee takes them (the next item is
+   * pulled from the iterable only when the callee has room, so a producer that runs ahead is
+   * paused), then resolves with the one result. Same deadline default as `call`.
+   */
+  upload<T = unknown>(method: string, args: readonly unknown[], items: Items, options?: InputOptions<T>): Promise<T>;
+  /**
+   * Opens a bidirectional stream: sends `items` as the callee takes them and yields the callee's
+   * items as they come; `cancel()` (or `break`) stops both. Same deadline default as `stream`.
+   */
+  duplex<T = unknown>(method: string, args: readonly unknown[], items: Items, options?: InputOptions<T>): WspStream<T>;
   /** Fire-and-forget (§2.3). Throws NOT_CONNECTED/CLOSED when there is no link to send on. */
   notify(method: string, args: readonly unknown[]): void;
 }

@@ -9,7 +9,7 @@
  * retry them.
  */
 import { type ReconnectOptions, reconnectDelay, reconnectPolicy as policyOf } from './backoff.js';
-import type { CallOptions, Caller, StreamOptions, WspStream } from './caller.js';
+import type { CallOptions, Caller, InputOptions, Items, StreamOptions, WspStream } from './caller.js';
 import { CloseCode, shortenCloseReason } from './close.js';
 import { type CodecKind, SUBPROTOCOL } from './codec.js';
 import { CloseError, RelayError, RpcError, type WspError } from './errors.js';
@@ -287,6 +287,28 @@ export class Client implements Caller {
     return new DeferredStream<T>(
       this.linkFor(method, timeoutMs, options.signal).then((p) =>
         p.stream(method, args, { ...options, timeoutMs: remaining(timeoutMs, started) }),
+      ),
+    );
+  }
+
+  upload<T = unknown>(method: string, args: readonly unknown[], items: Items, options: InputOptions<T> = {}): Promise<T> {
+    const peer = this.livePeer();
+    if (peer !== undefined) return peer.upload(method, args, items, options);
+    const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs ?? 30_000;
+    const started = Date.now();
+    return this.linkFor(method, timeoutMs, options.signal).then((p) =>
+      p.upload(method, args, items, { ...options, timeoutMs: remaining(timeoutMs, started) }),
+    );
+  }
+
+  duplex<T = unknown>(method: string, args: readonly unknown[], items: Items, options: InputOptions<T> = {}): WspStream<T> {
+    const peer = this.livePeer();
+    if (peer !== undefined) return peer.duplex(method, args, items, options);
+    const timeoutMs = options.timeoutMs ?? Infinity;
+    const started = Date.now();
+    return new DeferredStream<T>(
+      this.linkFor(method, timeoutMs, options.signal).then((p) =>
+        p.duplex(method, args, items, { ...options, timeoutMs: remaining(timeoutMs, started) }),
       ),
     );
   }

@@ -191,7 +191,8 @@ class MsgpackCodec implements Codec {
 /**
  * Writes JSON for the generic part of §5: bigint → decimal string (i64/u64), Uint8Array → base64
  * (bytes), Map → object with keys as strings, written in sorted key order (integers numerically),
- * {@link WireFloat} → its number (`2.0` when integral), `undefined` object members omitted as in
+ * {@link WireFloat} → its number (`2.0` when integral), NaN and ±infinity (typed or not) → the
+ * strings `"NaN"`, `"Infinity"`, `"-Infinity"`, `undefined` object members omitted as in
  * JSON.stringify (an `undefined` array element or Map value is `null`). Own writer rather than
  * JSON.stringify with a replacer because a Map converted to an object would have its integer-like
  * keys reordered by JavaScript's property order.
@@ -216,7 +217,9 @@ function writeJson(value: unknown): string {
     case 'string':
       return jsonString(value);
     case 'number':
-      return Number.isFinite(value) ? String(value) : 'null';
+      // JSON has no number for NaN and ±infinity: the strings of PROTOCOL §5, as for typed floats.
+      if (!Number.isFinite(value)) return Number.isNaN(value) ? '"NaN"' : value > 0 ? '"Infinity"' : '"-Infinity"';
+      return String(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':

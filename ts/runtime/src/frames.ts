@@ -17,6 +17,11 @@ export const FrameType = {
   END: 7,
   CANCEL: 8,
   CREDIT: 9,
+  UPLOAD: 10,
+  DUPLEX: 11,
+  PUSH: 12,
+  PUSH_END: 13,
+  PULL: 14,
 } as const;
 
 export const PROTOCOL_VERSION = 1;
@@ -32,7 +37,12 @@ export type Frame =
   | { type: 6; id: number; item: unknown }
   | { type: 7; id: number }
   | { type: 8; id: number }
-  | { type: 9; id: number; n: number };
+  | { type: 9; id: number; n: number }
+  | { type: 10; id: number; method: string; deadline: number | null; args: unknown }
+  | { type: 11; id: number; method: string; deadline: number | null; credit: number; args: unknown }
+  | { type: 12; id: number; item: unknown }
+  | { type: 13; id: number }
+  | { type: 14; id: number; n: number };
 
 /** A frame whose envelope is malformed (close 1002). */
 export class MalformedFrame extends Error {
@@ -81,10 +91,12 @@ export function parseFrame(v: unknown): Frame {
       need(a, 3, 'HELLO');
       return { type, version: u32(a[1], 'version'), services: servicesOf(a[2]) };
     case FrameType.CALL:
-      need(a, 5, 'CALL');
+    case FrameType.UPLOAD:
+      need(a, 5, type === FrameType.CALL ? 'CALL' : 'UPLOAD');
       return { type, id: u32(a[1], 'id'), method: str(a[2], 'method'), deadline: deadlineOf(a[3]), args: a[4] };
     case FrameType.STREAM:
-      need(a, 6, 'STREAM');
+    case FrameType.DUPLEX:
+      need(a, 6, type === FrameType.STREAM ? 'STREAM' : 'DUPLEX');
       return {
         type,
         id: u32(a[1], 'id'),
@@ -103,14 +115,17 @@ export function parseFrame(v: unknown): Frame {
       need(a, 5, 'ERROR');
       return { type, id: u32(a[1], 'id'), code: u32(a[2], 'code'), message: str(a[3], 'message'), details: a[4] };
     case FrameType.ITEM:
-      need(a, 3, 'ITEM');
+    case FrameType.PUSH:
+      need(a, 3, type === FrameType.ITEM ? 'ITEM' : 'PUSH');
       return { type, id: u32(a[1], 'id'), item: a[2] };
     case FrameType.END:
     case FrameType.CANCEL:
-      need(a, 2, type === FrameType.END ? 'END' : 'CANCEL');
+    case FrameType.PUSH_END:
+      need(a, 2, type === FrameType.END ? 'END' : type === FrameType.CANCEL ? 'CANCEL' : 'PUSH_END');
       return { type, id: u32(a[1], 'id') };
     case FrameType.CREDIT:
-      need(a, 3, 'CREDIT');
+    case FrameType.PULL:
+      need(a, 3, type === FrameType.CREDIT ? 'CREDIT' : 'PULL');
       return { type, id: u32(a[1], 'id'), n: u32(a[2], 'n') };
     default:
       throw new MalformedFrame(`unknown frame type ${String(type)}`);

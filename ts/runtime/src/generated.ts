@@ -3,11 +3,12 @@
  * wrappers that turn typed implementations into {@link MethodDef}s. Applications rarely use these
  * directly.
  */
-import type { Caller } from './caller.js';
+import type { Caller, Converter } from './caller.js';
+import type { CodecKind } from './codec.js';
 import type { Peer } from './peer.js';
 import { ApplicationError, RpcError } from './errors.js';
 import { DECODE_ERROR_ECHO_CHARS, peerText } from './peer-text.js';
-import type { CallContext, MethodDef, ServiceHandlers } from './services.js';
+import type { CallContext, MethodDef, ServiceHandlers, StreamHandler, UnaryHandler } from './services.js';
 
 /**
  * The variant of an enum or error that this version of the schema does not know (PROTOCOL.md §5:
@@ -82,17 +83,23 @@ export function unary<A, R>(
   encode?: (result: R) => unknown,
   encodeError?: (details: never) => unknown,
 ): MethodDef {
-  return {
-    kind: 'unary',
-    handler: async (args, ctx) => {
-      const decoded = decodeArgs(() => decode(args, ctx));
-      try {
-        const result = await run(decoded, ctx);
-        return encode === undefined ? result : encode(result);
-      } catch (e) {
-        throw encodeThrown(e, encodeError);
-      }
-    },
+  return { kind: 'unary', handler: unaryHandler(decode, run, encode, encodeError) };
+}
+
+function unaryHandler<A, R>(
+  decode: (args: unknown[], ctx: CallContext) => A,
+  run: (args: A, ctx: CallContext) => R | Promise<R>,
+  encode: ((result: R) => unknown) | undefined,
+  encodeError: ((details: never) => unknown) | undefined,
+): UnaryHandler {
+  return async (args, ctx) => {
+    const decoded = decodeArgs(() => decode(args, ctx));
+    try {
+      const result = await run(decoded, ctx);
+      return encode === undefined ? result : encode(result);
+    } catch (e) {
+      throw encodeThrown(e, encodeError);
+    }
   };
 }
 
@@ -103,25 +110,73 @@ export function stream<A, T>(
   encode?: (item: T) => unknown,
   encodeError?: (details: never) => unknown,
 ): MethodDef {
-  return {
-    kind: 'stream',
-    handler: async (args, ctx) => {
-      const decoded = decodeArgs(() => decode(args, ctx));
-      let source: AsyncIterable<T> | Iterable<T>;
+  return { kind: 'stream', handler: streamHandler(decode, run, encode, encodeError) };
+}
+
+function streamHandler<A, T>(
+  decode: (args: unknown[], ctx: CallContext) => A,
+  run: (args: A, ctx: CallContext) => AsyncIterable<T> | Iterable<T> | Promise<AsyncIterable<T> | Iterable<T>>,
+  encode: ((item: T) => unknown) | undefined,
+  encodeError: ((details: never) => unknown) | undefined,
+): StreamHandler {
+  return async (args, ctx) => {
+    const decoded = decodeArgs(() => decode(args, ctx));
+    let source: AsyncIterable<T> | Iterable<T>;
+    try {
+      source = await run(decoded, ctx);
+    } catch (e) {
+      throw encodeThrown(e, encodeError);
+    }
+    if (encode === undefined && encodeError === undefined) return source;
+    return (async function* () {
       try {
-        source = await run(decoded, ctx);
+        for await (const item of source) yield encode === undefined ? item : encode(item);
       } catch (e) {
         throw encodeThrown(e, encodeError);
       }
-      if (encode === undefined && encodeError === undefined) return source;
-      return (async function* () {
-        try {
-          for await (const item of source) yield encode === undefined ? item : encode(item);
-        } catch (e) {
-          throw encodeThrown(e, encodeError);
-        }
-      })();
-    },
+    })();
+  };
+}
+
+/**
+ * The caller's items as a typed handler reads them: each decoded as it is taken; one that does not
+ * decode throws INVALID_ARGUMENTS (as arguments do), which fails the call if the handler lets it.
+ */
+export async function* decodedItems<I>(
+  items: AsyncIterable<unknown>,
+  decode: Converter<I> | undefined,
+  codec: CodecKind,
+): AsyncGenerator<I, void, undefined> {
+  for await (const item of items) yield decode === undefined ? (item as I) : decodeArgs(() => decode(item, codec));
+}
+
+/** A client-streaming method: decode arguments, run with the decoded items, encode the result or the declared error. */
+export function upload<A, I, R>(
+  decode: (args: unknown[], ctx: CallContext) => A,
+  decodeItem: Converter<I> | undefined,
+  run: (args: A, items: AsyncIterable<I>, ctx: CallContext) => R | Promise<R>,
+  encode?: (result: R) => unknown,
+  encodeError?: (details: never) => unknown,
+): MethodDef {
+  return {
+    kind: 'upload',
+    handler: (args, items, ctx) =>
+      unaryHandler(decode, (a: A, c) => run(a, decodedItems(items, decodeItem, c.codec), c), encode, encodeError)(args, ctx),
+  };
+}
+
+/** A bidirectional method: decode arguments, run with the decoded items, encode each item and the declared error. */
+export function duplex<A, I, T>(
+  decode: (args: unknown[], ctx: CallContext) => A,
+  decodeItem: Converter<I> | undefined,
+  run: (args: A, items: AsyncIterable<I>, ctx: CallContext) => AsyncIterable<T> | Iterable<T> | Promise<AsyncIterable<T> | Iterable<T>>,
+  encode?: (item: T) => unknown,
+  encodeError?: (details: never) => unknown,
+): MethodDef {
+  return {
+    kind: 'duplex',
+    handler: (args, items, ctx) =>
+      streamHandler(decode, (a: A, c) => run(a, decodedItems(items, decodeItem, c.codec), c), encode, encodeError)(args, ctx),
   };
 }
 

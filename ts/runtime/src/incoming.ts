@@ -5,6 +5,7 @@
  */
 import { ApplicationError, RpcError, WireCode, WspError } from './errors.js';
 import { FrameType, MAX_U32 } from './frames.js';
+import { IncomingItems } from './input.js';
 import type { CallContext, StreamHandler, UnaryHandler } from './services.js';
 
 /** What running calls need from their peer. */
@@ -31,6 +32,8 @@ export interface IncomingCall {
   credit: number;
   /** Resolves a producer waiting for credit: true when credit arrived, false when the call ended. */
   creditWaiter: ((go: boolean) => void) | undefined;
+  /** The caller's items, for UPLOAD and DUPLEX (§2.7). */
+  input: IncomingItems | undefined;
 }
 
 /** Error codes a handler may send explicitly by throwing an RpcError with that code. */
@@ -70,9 +73,20 @@ export class IncomingCalls {
     return this.calls.size;
   }
 
-  /** Registers a call; arms its deadline (absolute epoch ms) if it has one. */
-  open(id: number, deadlineMs: number | undefined, credit: number): IncomingCall {
-    const call: IncomingCall = { id, controller: undefined, abortReason: undefined, timer: undefined, credit, creditWaiter: undefined };
+  /**
+   * Registers a call; arms its deadline (absolute epoch ms) if it has one. With `input`, the call
+   * takes the caller's items (UPLOAD, DUPLEX), which the reader feeds through {@link push}.
+   */
+  open(id: number, deadlineMs: number | undefined, credit: number, input = false): IncomingCall {
+    const call: IncomingCall = {
+      id,
+      controller: undefined,
+      abortReason: undefined,
+      timer: undefined,
+      credit,
+      creditWaiter: undefined,
+      input: input ? new IncomingItems(id, (frame) => void this.link.send(frame)) : undefined,
+    };
     this.calls.set(id, call);
     if (deadlineMs !== undefined) {
       const delay = Math.max(0, deadlineMs - Date.now());
@@ -103,6 +117,25 @@ export class IncomingCalls {
       call.creditWaiter = undefined;
       w(true);
     }
+  }
+
+  /**
+   * A PUSH from the caller. Returns a protocol-violation reason (close 1002), or undefined; a
+   * PUSH for a call no longer running is ignored (§2.7).
+   */
+  push(id: number, item: unknown): string | undefined {
+    const call = this.calls.get(id);
+    if (call === undefined) return undefined;
+    if (call.input === undefined) return 'PUSH for a call that takes no items';
+    return call.input.push(item);
+  }
+
+  /** PUSH_END from the caller; as {@link push}. */
+  pushEnd(id: number): string | undefined {
+    const call = this.calls.get(id);
+    if (call === undefined) return undefined;
+    if (call.input === undefined) return 'PUSH_END for a call that takes no items';
+    return call.input.end();
   }
 
   /** The connection is gone: abort every handler. */
@@ -188,6 +221,7 @@ export class IncomingCalls {
     if (abortReason !== undefined) {
       call.abortReason = abortReason;
       call.controller?.abort(abortReason);
+      call.input?.abort(abortReason);
     }
     return true;
   }

@@ -10,7 +10,18 @@ export {
   type StateChange,
   type ViaRelayOptions,
 } from './client.js';
-export type { Caller, CallOptions, StreamOptions, WspStream, Converter, MethodOptions, StreamMethodOptions } from './caller.js';
+export type {
+  Caller,
+  CallOptions,
+  StreamOptions,
+  InputOptions,
+  Items,
+  WspStream,
+  Converter,
+  MethodOptions,
+  StreamMethodOptions,
+} from './caller.js';
+export { INPUT_WINDOW } from './input.js';
 export type { TypedContext, ServiceHost, UnknownVariant, Broadcaster } from './generated.js';
 /** Helpers for generated code (wrapping typed handlers); not needed by applications. */
 export * as codegen from './generated.js';
@@ -22,6 +33,8 @@ export {
   type UnaryHandler,
   type StreamHandler,
   type NotifyHandler,
+  type UploadHandler,
+  type DuplexHandler,
 } from './services.js';
 export {
   WspError,

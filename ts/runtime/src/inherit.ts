@@ -5,7 +5,7 @@
  * is carried by the context object rather than by the task: a call through another client or peer
  * inherits nothing.
  */
-import type { CallOptions, Caller, StreamOptions, WspStream } from './caller.js';
+import type { CallOptions, Caller, InputOptions, Items, StreamOptions, WspStream } from './caller.js';
 import type { CodecKind } from './codec.js';
 
 /** What is inherited from the call being served. */
@@ -36,6 +36,16 @@ export class InheritingCaller implements Caller {
   /** A stream whose deadline is the earlier of its own (default none) and the served call's. */
   stream<T = unknown>(method: string, args: readonly unknown[], options: StreamOptions<T> = {}): WspStream<T> {
     return this.peer.stream(method, args, this.inherit(options, options.timeoutMs ?? Infinity));
+  }
+
+  /** An upload whose deadline is the earlier of its own (default 30 s) and the served call's. */
+  upload<T = unknown>(method: string, args: readonly unknown[], items: Items, options: InputOptions<T> = {}): Promise<T> {
+    return this.peer.upload(method, args, items, this.inherit(options, options.timeoutMs ?? this.defaultTimeoutMs));
+  }
+
+  /** A bidirectional stream whose deadline is the earlier of its own (default none) and the served call's. */
+  duplex<T = unknown>(method: string, args: readonly unknown[], items: Items, options: InputOptions<T> = {}): WspStream<T> {
+    return this.peer.duplex(method, args, items, this.inherit(options, options.timeoutMs ?? Infinity));
   }
 
   /** Notifications have no deadline and nothing to cancel. */

@@ -2,11 +2,12 @@
  * The caller's side of calls (PROTOCOL.md §2.2–2.6): id allocation, the table of calls in flight,
  * local deadlines and AbortSignals, and matching REPLY/ERROR/ITEM/END to their calls.
  */
-import type { CallOptions, StreamOptions, WspStream } from './caller.js';
+import type { CallOptions, InputOptions, Items, StreamOptions, WspStream } from './caller.js';
 import type { CodecKind } from './codec.js';
 import { depthWithin } from './codec.js';
 import { ApplicationError, RpcError, type WspError, codeNameOf } from './errors.js';
 import { type Frame, FrameType, MAX_U32 } from './frames.js';
+import { PushCredit, pump } from './input.js';
 import { OutgoingStream } from './stream.js';
 
 /** What outgoing calls need from their peer. */
@@ -28,6 +29,8 @@ type Pending = {
   readonly errorType: string | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   detachSignal: (() => void) | undefined;
+  /** The grant for this side's items, for UPLOAD and DUPLEX (§2.7); stopped when the call ends. */
+  push?: PushCredit;
 } & (
   | { readonly kind: 'unary'; resolve(value: unknown): void; reject(error: unknown): void }
   | { readonly kind: 'stream'; readonly stream: OutgoingStream<unknown> }
@@ -50,6 +53,20 @@ export class OutgoingCalls {
   }
 
   call<T>(method: string, args: readonly unknown[], options: CallOptions<T>): Promise<T> {
+    return this.unaryCall(method, args, options, undefined);
+  }
+
+  /** An UPLOAD: a unary call whose caller sends `items` too (§2.7). */
+  upload<T>(method: string, args: readonly unknown[], items: Items, options: InputOptions<T>): Promise<T> {
+    return this.unaryCall(method, args, options, { items, encodeItem: options.encodeItem });
+  }
+
+  private unaryCall<T>(
+    method: string,
+    args: readonly unknown[],
+    options: CallOptions<T>,
+    input: { items: Items; encodeItem: InputOptions['encodeItem'] } | undefined,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const unavailable = this.link.unavailable(method);
       if (unavailable !== undefined) return reject(unavailable);
@@ -57,16 +74,16 @@ export class OutgoingCalls {
       if (signal?.aborted === true) return reject(cancelledError(method, signal));
       const timeoutMs = options.timeoutMs ?? this.defaults.timeoutMs;
       const id = this.allocateId();
+      const type = input === undefined ? FrameType.CALL : FrameType.UPLOAD;
       try {
-        if (!this.link.send([FrameType.CALL, id, method, wireDeadline(timeoutMs), args])) {
+        if (!this.link.send([type, id, method, wireDeadline(timeoutMs), args])) {
           return reject(this.link.unavailable(method) ?? disconnected(method));
         }
       } catch (e) {
         return reject(unencodable(method, e));
       }
       const decode = options.decode;
-      this.track(
-        {
+      const entry: Pending = {
           kind: 'unary',
           id,
           method,
@@ -83,14 +100,50 @@ export class OutgoingCalls {
             }
           },
           reject,
-        },
-        timeoutMs,
-        signal,
-      );
+        };
+      this.track(entry, timeoutMs, signal);
+      if (input !== undefined) this.startPump(entry, input.items, input.encodeItem);
     });
   }
 
+  /** A DUPLEX: a stream whose caller sends `items` too (§2.7). */
+  duplex<T>(method: string, args: readonly unknown[], items: Items, options: InputOptions<T>): WspStream<T> {
+    return this.openStream(method, args, options, { items, encodeItem: options.encodeItem });
+  }
+
+  /** A PULL from the callee: this side may send `n` more items of call `id`. */
+  pull(id: number, n: number): void {
+    this.pending.get(id)?.push?.add(n);
+  }
+
+  /** Sends the items of a call as the callee grants room (input.ts). */
+  private startPump(entry: Pending, items: Items, encodeItem: InputOptions['encodeItem']): void {
+    const credit = new PushCredit();
+    entry.push = credit;
+    // The call fails locally, and the callee is told to stop (CANCEL).
+    const fail = (e: unknown, why: 'source' | 'encode'): void => {
+      if (this.pending.get(entry.id) !== entry) return;
+      this.cancel(entry.id);
+      const error =
+        why === 'encode'
+          ? new RpcError('INVALID_ARGUMENTS', `an item cannot be encoded: ${errorText(e)}`, { method: entry.method, cause: e })
+          : new RpcError('CANCELLED', `the items to send failed: ${errorText(e)}`, { method: entry.method, cause: e });
+      this.fail(entry, error);
+    };
+    const send = (frame: unknown[]): boolean => this.pending.get(entry.id) === entry && this.link.send(frame);
+    pump(entry.id, items, credit, send, encodeItem, fail).catch((e: unknown) => this.link.log(e, `sending the items of ${entry.method}`));
+  }
+
   stream<T>(method: string, args: readonly unknown[], options: StreamOptions<T>): WspStream<T> {
+    return this.openStream(method, args, options, undefined);
+  }
+
+  private openStream<T>(
+    method: string,
+    args: readonly unknown[],
+    options: StreamOptions<T>,
+    input: { items: Items; encodeItem: InputOptions['encodeItem'] } | undefined,
+  ): WspStream<T> {
     const window = Math.max(1, Math.min(MAX_U32, Math.floor(options.window ?? this.defaults.window)));
     const id = this.allocateId();
     const link = this.link;
@@ -119,7 +172,8 @@ export class OutgoingCalls {
     }
     const timeoutMs = options.timeoutMs ?? Infinity;
     try {
-      if (!this.link.send([FrameType.STREAM, id, method, wireDeadline(timeoutMs), window, args])) {
+      const type = input === undefined ? FrameType.STREAM : FrameType.DUPLEX;
+      if (!this.link.send([type, id, method, wireDeadline(timeoutMs), window, args])) {
         stream.fail(disconnected(method));
         return stream;
       }
@@ -138,6 +192,7 @@ export class OutgoingCalls {
       errorType: options.errorType,
     };
     this.track(entry, timeoutMs, options.signal);
+    if (input !== undefined) this.startPump(entry, input.items, input.encodeItem);
     return stream;
   }
 
@@ -227,6 +282,7 @@ export class OutgoingCalls {
 
   private release(entry: Pending): void {
     if (this.pending.get(entry.id) === entry) this.pending.delete(entry.id);
+    entry.push?.stop();
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entry.detachSignal?.();
   }

@@ -4,7 +4,7 @@
  * table and the callee's running handlers, and it never lets a peer's bytes throw out of an event
  * handler: every malformed input ends in a close code (§7).
  */
-import type { CallOptions, Caller, StreamOptions, WspStream } from './caller.js';
+import type { CallOptions, Caller, InputOptions, Items, StreamOptions, WspStream } from './caller.js';
 import { CloseCode, browserCloseCode, normalizeCloseCode, shortenCloseReason } from './close.js';
 import { type Codec, type CodecKind, DecodeFailure, codecForSubprotocol, createCodec, depthWithin } from './codec.js';
 import { CloseError, RpcError, type WspError } from './errors.js';
@@ -132,6 +132,9 @@ type State = 'connecting' | 'open' | 'closing' | 'closed';
 
 /** Largest delay setTimeout honours (larger values fire at once). */
 const MAX_TIMER = 0x7fff_ffff;
+
+/** The kind of method each opening frame calls (§2.3, §2.7). */
+const KIND_OF_FRAME = { 1: 'unary', 2: 'stream', 10: 'upload', 11: 'duplex' } as const;
 
 export class Peer implements Caller {
   /** Unique per process; shown to handlers and the observer. */
@@ -277,6 +280,14 @@ export class Peer implements Caller {
 
   stream<T = unknown>(method: string, args: readonly unknown[], options: StreamOptions<T> = {}): WspStream<T> {
     return this.outgoing.stream(method, args, options);
+  }
+
+  upload<T = unknown>(method: string, args: readonly unknown[], items: Items, options: InputOptions<T> = {}): Promise<T> {
+    return this.outgoing.upload(method, args, items, options);
+  }
+
+  duplex<T = unknown>(method: string, args: readonly unknown[], items: Items, options: InputOptions<T> = {}): WspStream<T> {
+    return this.outgoing.duplex(method, args, items, options);
   }
 
   notify(method: string, args: readonly unknown[]): void {
@@ -468,6 +479,8 @@ export class Peer implements Caller {
         return this.protocolViolation(CloseCode.PROTOCOL_ERROR, 'second HELLO');
       case FrameType.CALL:
       case FrameType.STREAM:
+      case FrameType.UPLOAD:
+      case FrameType.DUPLEX:
         return this.onCall(frame);
       case FrameType.NOTIFY:
         return this.onNotify(frame);
@@ -485,11 +498,20 @@ export class Peer implements Caller {
         return this.incoming.cancel(frame.id);
       case FrameType.CREDIT:
         return this.incoming.credit(frame.id, frame.n);
+      case FrameType.PUSH:
+      case FrameType.PUSH_END: {
+        const violation = frame.type === FrameType.PUSH ? this.incoming.push(frame.id, frame.item) : this.incoming.pushEnd(frame.id);
+        if (violation !== undefined) this.protocolViolation(CloseCode.PROTOCOL_ERROR, violation);
+        return;
+      }
+      case FrameType.PULL:
+        return this.outgoing.pull(frame.id, frame.n);
     }
   }
 
-  private onCall(frame: Extract<Frame, { type: 1 | 2 }>): void {
-    const isStream = frame.type === FrameType.STREAM;
+  private onCall(frame: Extract<Frame, { type: 1 | 2 | 10 | 11 }>): void {
+    const isStream = frame.type === FrameType.STREAM || frame.type === FrameType.DUPLEX;
+    const kind = KIND_OF_FRAME[frame.type];
     this.counters.add('callsReceived');
     this.observe(isStream ? 'stream' : 'call', frame.method, frame.args);
     if (this.incoming.calls.has(frame.id)) {
@@ -499,7 +521,7 @@ export class Peer implements Caller {
     const reject = (code: number, message: string): void => {
       if (this.sendFrame([FrameType.ERROR, frame.id, code, message, null])) this.counters.add('errorsSent');
     };
-    if (def === undefined || def.kind !== (isStream ? 'stream' : 'unary')) {
+    if (def === undefined || def.kind !== kind) {
       return reject(1, unknownMethodMessage(frame.method));
     }
     if (!Array.isArray(frame.args) || !depthWithin(frame.args, this.limits.maxDepth)) {
@@ -508,13 +530,29 @@ export class Peer implements Caller {
     if (this.incoming.size >= this.limits.maxIncomingCalls) return reject(5, 'too many calls in flight');
     if (frame.deadline === 0) return reject(3, 'deadline exceeded');
     const deadline = frame.deadline === null ? undefined : Date.now() + frame.deadline;
-    const call = this.incoming.open(frame.id, deadline, isStream ? (frame as { credit: number }).credit : 0);
+    const credit = isStream ? (frame as { credit: number }).credit : 0;
+    const call = this.incoming.open(frame.id, deadline, credit, kind === 'upload' || kind === 'duplex');
     const ctx = this.context(frame.method, call, deadline);
     const args = frame.args as unknown[];
-    const run =
-      def.kind === 'stream'
-        ? this.incoming.runStream(call, def.handler, args, ctx)
-        : this.incoming.runUnary(call, def.handler as (a: unknown[], c: CallContext) => unknown, args, ctx);
+    const items = call.input as AsyncIterable<unknown>;
+    let run: Promise<void>;
+    switch (def.kind) {
+      case 'stream':
+        run = this.incoming.runStream(call, def.handler, args, ctx);
+        break;
+      case 'duplex': {
+        const handler = def.handler;
+        run = this.incoming.runStream(call, (a, c) => handler(a, items, c), args, ctx);
+        break;
+      }
+      case 'upload': {
+        const handler = def.handler;
+        run = this.incoming.runUnary(call, (a, c) => handler(a, items, c), args, ctx);
+        break;
+      }
+      default:
+        run = this.incoming.runUnary(call, def.handler as (a: unknown[], c: CallContext) => unknown, args, ctx);
+    }
     run.catch((e: unknown) => this.log(e, `running ${frame.method}`));
   }
 

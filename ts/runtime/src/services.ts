@@ -29,11 +29,21 @@ export type StreamHandler = (
   ctx: CallContext,
 ) => AsyncIterable<unknown> | Iterable<unknown> | Promise<AsyncIterable<unknown> | Iterable<unknown>>;
 export type NotifyHandler = (args: unknown[], ctx: CallContext) => unknown;
+/** A client-streaming method (§2.7): the caller's items, then one result. */
+export type UploadHandler = (args: unknown[], items: AsyncIterable<unknown>, ctx: CallContext) => unknown;
+/** A bidirectional method (§2.7): the caller's items in, the handler's items out. */
+export type DuplexHandler = (
+  args: unknown[],
+  items: AsyncIterable<unknown>,
+  ctx: CallContext,
+) => AsyncIterable<unknown> | Iterable<unknown> | Promise<AsyncIterable<unknown> | Iterable<unknown>>;
 
 export type MethodDef =
   | { readonly kind: 'unary'; readonly handler: UnaryHandler }
   | { readonly kind: 'stream'; readonly handler: StreamHandler }
-  | { readonly kind: 'notify'; readonly handler: NotifyHandler };
+  | { readonly kind: 'notify'; readonly handler: NotifyHandler }
+  | { readonly kind: 'upload'; readonly handler: UploadHandler }
+  | { readonly kind: 'duplex'; readonly handler: DuplexHandler };
 
 /** Methods of one service by name; a bare function is shorthand for a unary method. */
 export type ServiceHandlers = Readonly<Record<string, MethodDef | UnaryHandler>>;

@@ -64,6 +64,10 @@ describe('JSON codec', () => {
     assert.throws(() => c.decode('[1,'), (e: unknown) => (e as { kind: string }).kind === 'bytes');
   });
 
+  test('untyped non-finite numbers are the same strings, so a typed reader gets them back', () => {
+    assert.equal(c.encode([NaN, Infinity, -Infinity, 1.5]), '["NaN","Infinity","-Infinity",1.5]');
+  });
+
   test('non-finite floats are the strings "NaN", "Infinity", "-Infinity" and read back', () => {
     const text = c.encode([convert.f64(NaN), convert.f64(Infinity), convert.f32(-Infinity), convert.f64(2)]);
     assert.equal(text, '["NaN","Infinity","-Infinity",2.0]');

@@ -17,6 +17,8 @@ describe('malformed input', () => {
     server.addService('m', {
       ping: () => 'pong',
       hang: (_a, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null))),
+      // A client stream whose handler never takes an item, so it never grants more (§2.7).
+      take: { kind: 'upload', handler: (_a, _items, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null))) },
     });
     bystander = await connectClient(url);
   });
@@ -54,6 +56,23 @@ describe('malformed input', () => {
     await expectClose([[1, 'id?', 'm/ping', null, []]], 1002);
     await expectClose([[1, 1]], 1002); // too short
     await expectClose([[1, 2 ** 32, 'm/ping', null, []]], 1002); // id beyond 32 bits
+  });
+
+  test('a caller breaking the rules of its items → 1002 (PUSH past the grant, after PUSH_END, for a plain call)', T, async () => {
+    const push = (id: number): unknown[] => [12, id, 1];
+    await expectClose([[10, 1, 'm/take', null, []], ...Array.from({ length: 17 }, () => push(1))], 1002);
+    await expectClose([[10, 1, 'm/take', null, []], [13, 1], push(1)], 1002);
+    await expectClose([[10, 1, 'm/take', null, []], [13, 1], [13, 1]], 1002);
+    await expectClose([[1, 1, 'm/hang', null, []], push(1)], 1002);
+    // Within the grant, and for an id that is not running: fine, the connection stays.
+    const raw = await rawConnect(url);
+    raw.sendFrame([0, 1, {}]);
+    raw.sendFrame([10, 1, 'm/take', null, []]);
+    for (let i = 0; i < 16; i++) raw.sendFrame(push(1));
+    raw.sendFrame(push(99));
+    raw.sendFrame([1, 2, 'm/ping', null, []]);
+    await until(() => raw.frames.some((f) => Array.isArray(f) && f[0] === 4 && f[1] === 2), 3000);
+    raw.ws.close();
   });
 
   test('handshake violations: no HELLO first → 1002, second HELLO → 1002, bad version → 4000, silence → 4001', T, async () => {

@@ -6,6 +6,7 @@
  * installed, unless `WSP_REQUIRE_BROWSER=1` (the test command sets it) makes that a failure.
  */
 import { existsSync } from 'node:fs';
+import type { CodecOutcome } from './browser-rust.page.js';
 
 const candidates = [process.env['CHROMIUM_PATH'], '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
@@ -29,3 +30,21 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+
+/** What the page script of browser-rust.page.ts reports after a run against the Rust interop server. */
+export function expectedRustOutcome(codec: 'msgpack' | 'json'): CodecOutcome {
+  return {
+    codec,
+    sum: String(2n ** 62n + 4n),
+    overflow: 'Overflow',
+    streamedSum: String(2n ** 62n + 4n),
+    totals: [String(2n ** 62n + 2n), String(2n ** 62n + 4n)],
+    pausedAt: 16,
+    cancelled: 'CANCELLED',
+    area: Math.PI * 4,
+    refused: 'not confirmed',
+    questions: ['radius 2?', 'radius 0?'],
+    progress: [0.5],
+    hasNodeProcess: false,
+  };
+}

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ApplicationError, RpcError, type Client, type CodecKind } from '@wsp/runtime';
+import { ApplicationError, INPUT_WINDOW, RpcError, type Client, type CodecKind } from '@wsp/runtime';
 import type { WspServer } from '@wsp/runtime/node';
 import * as math from '../../generated/math.js';
 import * as geometry from '../../generated/geometry.js';
@@ -19,7 +19,7 @@ import { aborted, collect, newClient, sleep, startServer, within } from './helpe
 const BIG = 2n ** 62n + 1n; // far above 2^53: a double cannot hold it
 
 /** What the math handler saw, for assertions. */
-const seen = { logs: [] as string[], cancelled: 0, resets: 0 };
+const seen = { logs: [] as string[], cancelled: 0, resets: 0, sumWaiting: 0 };
 
 const mathImpl: math.MathHandler = {
   add(values) {
@@ -40,6 +40,29 @@ const mathImpl: math.MathHandler = {
   },
   async *count(from, to, ctx) {
     for (let i = from; i <= to && !ctx.signal.aborted; i++) yield i;
+  },
+  async sum(values, ctx) {
+    let total = 0n;
+    for await (const v of values) {
+      if (v === 42n) {
+        // Takes nothing more: the caller must stop at its window; waits for cancel or deadline.
+        seen.sumWaiting++;
+        await aborted(ctx.signal);
+        seen.cancelled++;
+        throw new Error('aborted');
+      }
+      total += v;
+      if (total > 2n ** 63n - 1n) throw new ApplicationError<math.MathError>({ $type: 'Overflow', operation: 'sum' });
+    }
+    return total;
+  },
+  async *running(start, values) {
+    let total = start;
+    for await (const v of values) {
+      total += v;
+      if (total > 2n ** 63n - 1n) throw new ApplicationError<math.MathError>({ $type: 'Overflow', operation: 'running' });
+      yield total;
+    }
   },
   reset() {
     seen.resets++;
@@ -211,6 +234,135 @@ for (const codec of ['msgpack', 'json'] as const satisfies readonly CodecKind[])
       assert.equal(progress[0], 0.5);
     });
 
+    test('client and bidirectional streams: items in, one result or items out, errors after items', async () => {
+      assert.equal(await m.sum([BIG, 1n, 2n]), BIG + 3n);
+      assert.equal(await m.sum([]), 0n);
+      const overflow = await m.sum([2n ** 63n - 1n, 1n]).catch((x: unknown) => x);
+      assert.ok(math.isMathError(overflow) && overflow.details.$type === 'Overflow', String(overflow));
+      assert.deepEqual(await collect(m.running(BIG, [1n, 2n, 3n])), [BIG + 1n, BIG + 3n, BIG + 6n]);
+      const got: bigint[] = [];
+      const failed = await (async () => {
+        for await (const total of m.running(0n, [1n, 2n ** 63n - 1n, 7n])) got.push(total);
+      })().catch((x: unknown) => x);
+      assert.deepEqual(got, [1n]);
+      assert.ok(math.isMathError(failed) && failed.details.$type === 'Overflow', String(failed));
+      // Interleaved: each total arrives before the next value is made.
+      const queue: bigint[] = [];
+      let wake: (() => void) | undefined;
+      const values = (async function* () {
+        for (let i = 0; i < 3; i++) {
+          while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+          yield queue.shift() as bigint;
+        }
+      })();
+      const totals = m.running(10n, values);
+      for (const [v, expected] of [
+        [1n, 11n],
+        [2n, 13n],
+        [3n, 16n],
+      ] as const) {
+        queue.push(v);
+        wake?.();
+        assert.deepEqual(await within(totals.next(), 2000, 'a total'), { done: false, value: expected });
+      }
+      assert.equal((await within(totals.next(), 2000, 'the end')).done, true);
+    });
+
+    test('a client stream pauses a producer that runs ahead; cancel and deadlines stop it on both sides', async () => {
+      let made = 0;
+      const endless = function* (): Generator<bigint> {
+        for (let i = 42n; ; i++) {
+          made++;
+          yield i;
+        }
+      };
+      const waiting = seen.sumWaiting;
+      const cancelled = seen.cancelled;
+      const ac = new AbortController();
+      const call = m.sum(endless(), { signal: ac.signal });
+      await within(
+        (async () => {
+          while (seen.sumWaiting === waiting) await sleep(5);
+        })(),
+        2000,
+        'the handler',
+      );
+      await sleep(100);
+      assert.equal(made, INPUT_WINDOW, 'the producer ran past its window');
+      ac.abort();
+      const e = await call.catch((x: unknown) => x);
+      assert.ok(e instanceof RpcError && e.code === 'CANCELLED', String(e));
+      const late = await m.sum(endless(), { timeoutMs: 100 }).catch((x: unknown) => x);
+      assert.ok(late instanceof RpcError && late.code === 'DEADLINE_EXCEEDED', String(late));
+      await within(
+        (async () => {
+          while (seen.cancelled < cancelled + 2) await sleep(5);
+        })(),
+        2000,
+        'both handlers stopped',
+      );
+    });
+
+    test('items that fail on the caller\'s side fail the call and stop the callee', async () => {
+      let ended: unknown = 'running';
+      server.addService('src.Src', {
+        take: {
+          kind: 'upload',
+          handler: async (_args, items) => {
+            try {
+              for await (const item of items) void item;
+              ended = 'all taken';
+            } catch (e) {
+              ended = e;
+            }
+            return null;
+          },
+        },
+      });
+      const broken = (function* () {
+        yield 1;
+        throw new Error('the source broke');
+      })();
+      const e = await client.upload('src.Src/take', [], broken).catch((x: unknown) => x);
+      assert.ok(e instanceof RpcError && e.code === 'CANCELLED' && e.message.includes('the source broke'), String(e));
+      await within(
+        (async () => {
+          while (ended === 'running') await sleep(5);
+        })(),
+        2000,
+        'the handler',
+      );
+      assert.ok(ended instanceof RpcError && ended.code === 'CANCELLED', String(ended));
+      const cyclic: unknown[] = [];
+      cyclic.push(cyclic);
+      const unencodable = await client.upload('src.Src/take', [], [cyclic]).catch((x: unknown) => x);
+      assert.ok(unencodable instanceof RpcError && unencodable.code === 'INVALID_ARGUMENTS', String(unencodable));
+      server.removeService('src.Src');
+    });
+
+    test('a bidirectional callee that runs ahead is paused by the caller\'s window', async () => {
+      let produced = 0;
+      server.addService('pace.Pace', {
+        numbers: {
+          kind: 'duplex',
+          handler: function* () {
+            for (let i = 0; i < 1000; i++) {
+              produced++;
+              yield i;
+            }
+          },
+        },
+      });
+      const items = client.duplex<number>('pace.Pace/numbers', [], [], { window: 8 });
+      assert.deepEqual(await items.next(), { done: false, value: 0 });
+      await sleep(100);
+      assert.ok(produced <= 8, `the callee ran ${produced} items ahead of a window of 8`);
+      let n = 1;
+      for await (const v of items) assert.equal(v, n++);
+      assert.equal(n, 1000);
+      server.removeService('pace.Pace');
+    });
+
     test('a struct from another package, with a u64 above 2^53', async () => {
       const measured = await g.measure({ $type: 'Polygon', points: [] });
       assert.deepEqual(measured, { area: 2, at: { millis: BIG } });
@@ -321,7 +473,10 @@ describe('chat: streams in both directions', () => {
         if (name === 'taken') throw new ApplicationError<chat.ChatError>({ $type: 'NameTaken', name });
         const answer = await ctx.peer.ask('colour?', ['red', 'blue']);
         const typing = await collect(ctx.peer.typing('room'));
-        return [{ author: name, text: `${answer} ${typing.join(',')}`, sent_at: BIG }];
+        // A client stream and a bidirectional stream, server to client.
+        const kept = await ctx.peer.review(['a', ' ', 'b']);
+        const shouted = await collect(ctx.peer.shout(['hi', 'there']));
+        return [{ author: name, text: `${answer} ${typing.join(',')} ${kept} ${shouted.join(',')}`, sent_at: BIG }];
       },
       post(text) {
         posted.push({ author: 'x', text, sent_at: 1n });
@@ -340,12 +495,20 @@ describe('chat: streams in both directions', () => {
         yield true;
         yield false;
       },
+      async review(draft) {
+        let kept = 0;
+        for await (const line of draft) if (line.trim() !== '') kept++;
+        return kept;
+      },
+      async *shout(lines) {
+        for await (const line of lines) yield line.toUpperCase();
+      },
       broadcast: (message) => void broadcasts.push(message),
     });
     try {
       await within(client.connect(), 3000, 'connect');
       const c = new chat.ChatClient(client);
-      assert.deepEqual(await c.join('ann'), [{ author: 'ann', text: 'blue true,false', sent_at: BIG }]);
+      assert.deepEqual(await c.join('ann'), [{ author: 'ann', text: 'blue true,false 2 HI,THERE', sent_at: BIG }]);
       const taken = await c.join('taken').catch((x: unknown) => x);
       assert.ok(chat.isChatError(taken));
       assert.deepEqual(taken.details, { $type: 'NameTaken', name: 'taken' });

@@ -53,6 +53,15 @@ describe('64-bit integers as number', () => {
       add: (values) => values.reduce((a, b) => a + b, 0),
       divide: (a, b) => a / b,
       *count() {},
+      async sum(values) {
+        let total = 0;
+        for await (const v of values) total += v;
+        return total;
+      },
+      async *running(start, values) {
+        let total = start;
+        for await (const v of values) yield (total += v);
+      },
       reset() {},
       log() {},
     });

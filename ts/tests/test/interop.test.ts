@@ -125,6 +125,51 @@ describe('Node client ↔ Rust server', () => {
         await rust.waitFor('event divide dropped', dropped + 2);
       });
 
+      test('math: client and bidirectional streams to the Rust server', T, async () => {
+        const m = new math.MathClient(client);
+        assert.equal(await m.sum([BIG, 1n, 2n]), BIG + 3n);
+        // An async generator too, and no items at all.
+        assert.equal(await m.sum((async function* () {})()), 0n);
+        const overflow = await m.sum([2n ** 63n - 1n, 1n]).catch((e: unknown) => e);
+        assert.ok(math.isMathError(overflow), String(overflow));
+        assert.deepEqual(overflow.details, { $type: 'Overflow', operation: 'sum' });
+        assert.deepEqual(await collect(m.running(BIG, [1n, 2n, 3n])), [BIG + 1n, BIG + 3n, BIG + 6n]);
+        // Items, then the declared error.
+        const got: bigint[] = [];
+        const failed = await (async () => {
+          for await (const total of m.running(0n, [1n, 2n ** 63n - 1n, 7n])) got.push(total);
+        })().catch((e: unknown) => e);
+        assert.deepEqual(got, [1n]);
+        assert.ok(math.isMathError(failed) && failed.details.$type === 'Overflow', String(failed));
+      });
+
+      test('a client stream: the producer is paused by the Rust callee, and cancel and deadline stop it', T, async () => {
+        const m = new math.MathClient(client);
+        const waiting = rust.count('event sum waiting');
+        const dropped = rust.count('event sum dropped');
+        let made = 0;
+        // The Rust `sum` takes nothing after a first 42: the producer must stop at its window.
+        const endless = function* (): Generator<bigint> {
+          for (let i = 42n; ; i++) {
+            made++;
+            yield i;
+          }
+        };
+        const ac = new AbortController();
+        const call = m.sum(endless(), { signal: ac.signal });
+        await rust.waitFor('event sum waiting', waiting + 1);
+        await sleep(200);
+        assert.equal(made, 16, 'the producer ran past its window');
+        ac.abort();
+        const cancelled = await call.catch((e: unknown) => e);
+        assert.ok(cancelled instanceof RpcError && cancelled.code === 'CANCELLED', String(cancelled));
+        await rust.waitFor('event sum dropped', dropped + 1);
+        // A deadline in the middle of the stream fails it on both sides.
+        const late = await m.sum(endless(), { timeoutMs: 200 }).catch((e: unknown) => e);
+        assert.ok(late instanceof RpcError && late.code === 'DEADLINE_EXCEEDED', String(late));
+        await rust.waitFor('event sum dropped', dropped + 2);
+      });
+
       test('geometry: the Rust server calls back into the Node client', T, async () => {
         const g = new geometry.GeometryClient(client);
         const circle = (radius: number): geometry.Shape => ({ $type: 'Circle', center: { x: 1, y: 2 }, radius });
@@ -243,6 +288,30 @@ describe('Rust client ↔ Node server', () => {
         async *count(from, to, ctx) {
           for (let i = from; i <= to && !ctx.signal.aborted; i++) yield i;
         },
+        async sum(values, ctx) {
+          let total = 0n;
+          let first = true;
+          for await (const v of values) {
+            if (first && v === 42n) {
+              // Takes nothing more: the Rust producer must stop at its window.
+              await aborted(ctx.signal);
+              seen.aborted++;
+              throw new Error('aborted');
+            }
+            first = false;
+            total += v;
+            if (total > 2n ** 63n - 1n) throw new ApplicationError<math.MathError>({ $type: 'Overflow', operation: 'sum' });
+          }
+          return total;
+        },
+        async *running(start, values) {
+          let total = start;
+          for await (const v of values) {
+            total += v;
+            if (total > 2n ** 63n - 1n) throw new ApplicationError<math.MathError>({ $type: 'Overflow', operation: 'running' });
+            yield total;
+          }
+        },
         reset() {},
         log(line) {
           seen.logs.push(line);
@@ -289,8 +358,9 @@ describe('Rust client ↔ Node server', () => {
         assert.ok(rustClient.lines.includes('ok'), rustClient.output);
         assert.ok(rustClient.lines.includes('event progress 0.5'), rustClient.output);
         assert.deepEqual(seen.logs, ['from rust']);
-        // One call ended by its deadline, one dropped (CANCEL): both handlers saw their signal.
-        assert.equal(seen.aborted, 2);
+        // One call ended by its deadline, one dropped (CANCEL), one client stream dropped: each
+        // handler saw its signal.
+        assert.equal(seen.aborted, 3);
       } finally {
         await rustClient.stop();
         await server.close();

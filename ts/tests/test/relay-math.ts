@@ -42,6 +42,22 @@ export function relayMath(seen: Seen): math.MathHandler {
     *count(from, to) {
       for (let i = from; i <= to; i++) yield i;
     },
+    async sum(values) {
+      let total = 0n;
+      for await (const v of values) {
+        total += v;
+        if (total > I64_MAX || total < I64_MIN) throw new ApplicationError<math.MathError>({ $type: 'Overflow', operation: 'sum' });
+      }
+      return total;
+    },
+    async *running(start, values) {
+      let total = start;
+      for await (const v of values) {
+        total += v;
+        if (total > I64_MAX || total < I64_MIN) throw new ApplicationError<math.MathError>({ $type: 'Overflow', operation: 'running' });
+        yield total;
+      }
+    },
     reset(ctx) {
       const peer = ctx.data as RelayPeer;
       seen.callers.push(peer.key?.toString() ?? null);

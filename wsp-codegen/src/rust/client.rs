@@ -229,6 +229,8 @@ impl PackageGen<'_> {
             MethodKind::Notify => "Sends the notification",
             MethodKind::Stream => "Starts the stream",
             MethodKind::Rpc => "Calls",
+            MethodKind::ClientStream => "Calls, sending a stream of items,",
+            MethodKind::BidiStream => "Starts the bidirectional stream",
         };
         let docs = method_doc_attrs(m, &format!("{verb} `{}`.", side.path(m)));
         let deprecated = deprecated_attr(&m.deprecated);
@@ -244,7 +246,18 @@ impl PackageGen<'_> {
                 param
             }
         });
-        let params: Vec<TokenStream> = params.collect();
+        let mut params: Vec<TokenStream> = params.collect();
+        // The caller's items: any stream of them, and (wrapped in their adapter where they
+        // need one) what the runtime's pump sends.
+        let items = m.input.as_ref().map(|input| {
+            let name = field_ident(&input.name);
+            let ty = self.rust_type(&input.ty);
+            params.push(quote!(#name: impl wsp::Stream<Item = #ty> + wsp::Send + 'static));
+            match self.wire(&input.ty) {
+                Some(w) => quote!(wsp::StreamExt::map(#name, <#w>::new)),
+                None => quote!(#name),
+            }
+        });
         let strings = m.params.iter().filter(|p| is_string(&p.ty)).map(|p| {
             let name = field_ident(&p.name);
             quote!(let #name: wsp::String = wsp::Into::into(#name);)
@@ -254,8 +267,13 @@ impl PackageGen<'_> {
         let result = self.result_type(m);
         let error = self.client_error(m);
         let wire = m.returns.as_ref().and_then(|r| self.wire(r));
+        // The runtime call: the caller's items go after the arguments.
+        let (verb, items) = match &items {
+            Some(items) => (quote!(upload), quote!(#items,)),
+            None => (quote!(call), TokenStream::new()),
+        };
         match m.kind {
-            MethodKind::Rpc => {
+            MethodKind::Rpc | MethodKind::ClientStream => {
                 let (decode_ty, unwrap) = match &wire {
                     Some(w) => (quote!(#w), quote!(.0)),
                     None => (result.clone(), TokenStream::new()),
@@ -265,15 +283,23 @@ impl PackageGen<'_> {
                     #deprecated
                     pub async fn #rust_name(&self #(, #params)*) -> wsp::Result<#result, #error> {
                         #strings
-                        let __result: #decode_ty = self.caller.call(#path, #args, self.options).await?;
+                        let __result: #decode_ty = self
+                            .caller
+                            .#verb(#path, #args, #items self.options)
+                            .await?;
                         wsp::Ok(__result #unwrap)
                     }
                 }
             }
-            MethodKind::Stream => {
+            MethodKind::Stream | MethodKind::BidiStream => {
                 let (decode_ty, unwrap) = match &wire {
                     Some(w) => (quote!(#w), quote!(.map(|w: #w| w.0))),
                     None => (result.clone(), TokenStream::new()),
+                };
+                let open = if m.kind == MethodKind::Stream {
+                    quote!(stream::<_, #decode_ty>)
+                } else {
+                    quote!(duplex::<_, _, _, #decode_ty>)
                 };
                 quote! {
                     #docs
@@ -282,7 +308,7 @@ impl PackageGen<'_> {
                         Item = wsp::Result<#result, #error>
                     > + wsp::Send + wsp::Unpin + 'static {
                         #strings
-                        let __items = self.caller.stream::<_, #decode_ty>(#path, #args, self.options);
+                        let __items = self.caller.#open(#path, #args, #items self.options);
                         wsp::StreamExt::map(__items, |__item| {
                             __item #unwrap .map_err(wsp::From::from)
                         })

@@ -284,7 +284,7 @@ pub(crate) fn needs_adapter(ty: &TypeRef) -> bool {
 
 /// The adapter shape: the type with `Int64`/`Float`/`Bytes` at the leaves that need them and `Same`
 /// elsewhere.
-fn shape_tokens(ty: &TypeRef) -> TokenStream {
+pub(crate) fn shape_tokens(ty: &TypeRef) -> TokenStream {
     match ty {
         TypeRef::Primitive(p) if p.is_64_bit_integer() => quote!(wsp::Int64),
         TypeRef::Primitive(Primitive::Bytes) => quote!(wsp::Bytes),

@@ -133,7 +133,11 @@ impl PackageGen<'_> {
 
     /// The name of the context parameter: `ctx`, unless a parameter is called that.
     fn ctx_ident(m: &Method) -> Ident {
-        if m.params.iter().any(|p| field_ident(&p.name) == "ctx") {
+        if m.params
+            .iter()
+            .chain(&m.input)
+            .any(|p| field_ident(&p.name) == "ctx")
+        {
             ident("call_ctx")
         } else {
             ident("ctx")
@@ -221,16 +225,21 @@ impl PackageGen<'_> {
         let docs = method_doc_attrs(m, &format!("Handles `{}`.", side.path(m)));
         let deprecated = deprecated_attr(&m.deprecated);
         let ctx = Self::ctx_ident(m);
-        let params = self.params(m);
+        let mut params = self.params(m);
+        if let Some(input) = &m.input {
+            let name = field_ident(&input.name);
+            let ty = self.rust_type(&input.ty);
+            params.push(quote!(#name: wsp::Items<#ty>));
+        }
         let result = self.result_type(m);
         let error = self.handler_error(m);
         let output = match m.kind {
-            MethodKind::Rpc => quote! {
+            MethodKind::Rpc | MethodKind::ClientStream => quote! {
                 impl wsp::Future<
                     Output = wsp::Result<#result, #error>
                 > + wsp::Send
             },
-            MethodKind::Stream => quote! {
+            MethodKind::Stream | MethodKind::BidiStream => quote! {
                 impl wsp::Stream<
                     Item = wsp::Result<#result, #error>
                 > + wsp::Send + 'static
@@ -243,7 +252,7 @@ impl PackageGen<'_> {
         // itself (`self: Arc<Self>`) to move into the stream, instead of a borrow it could not
         // keep.
         let receiver = match m.kind {
-            MethodKind::Stream => quote!(self: wsp::Arc<Self>),
+            MethodKind::Stream | MethodKind::BidiStream => quote!(self: wsp::Arc<Self>),
             _ => quote!(&self),
         };
         quote! {
@@ -371,27 +380,45 @@ impl PackageGen<'_> {
             }
         });
         let receiver = match m.kind {
-            MethodKind::Stream => quote!(__svc),
+            MethodKind::Stream | MethodKind::BidiStream => quote!(__svc),
             _ => quote!(&*__svc),
         };
+        // The caller's items, decoded (through their adapter where they need one).
+        let items = m.input.as_ref().map(|input| match self.wire(&input.ty) {
+            Some(_) => {
+                let shape = super::shape_tokens(&input.ty);
+                quote!(wsp::Items::adapted::<#shape>(__input))
+            }
+            None => quote!(wsp::Items::new(__input)),
+        });
+        let values = values.chain(items);
         let call = quote! {
             <#g as #trait_name>::#method(#receiver, __ctx #(, #values)*)
         };
         let wire_result = m.returns.as_ref().and_then(|r| self.wire(r));
         let (kind, serve, body) = match m.kind {
-            MethodKind::Rpc => {
+            MethodKind::Rpc | MethodKind::ClientStream => {
                 let result = match wire_result {
                     Some(w) => quote!(#call.await.map(<#w>::new)),
                     None => quote!(#call.await),
                 };
-                (quote!(Unary), quote!(unary), quote!(async move { #result }))
+                let (kind, serve) = if m.kind == MethodKind::Rpc {
+                    (quote!(Unary), quote!(unary))
+                } else {
+                    (quote!(Upload), quote!(upload))
+                };
+                (kind, serve, quote!(async move { #result }))
             }
-            MethodKind::Stream => {
+            MethodKind::Stream | MethodKind::BidiStream => {
                 let items = match wire_result {
                     Some(w) => quote!(wsp::StreamExt::map(#call, |__item| __item.map(<#w>::new))),
                     None => call,
                 };
-                (quote!(Stream), quote!(stream), items)
+                if m.kind == MethodKind::Stream {
+                    (quote!(Stream), quote!(stream), items)
+                } else {
+                    (quote!(Duplex), quote!(duplex), items)
+                }
             }
             MethodKind::Notify => (
                 quote!(Notify),
@@ -399,10 +426,11 @@ impl PackageGen<'_> {
                 quote!(async move { #call.await }),
             ),
         };
+        let input = m.input.as_ref().map(|_| quote!(, __input: wsp::Input));
         quote! {
             (#wire, wsp::CallKind::#kind) => request.#serve(
                 &self.inner,
-                |__svc, __ctx, wsp::Args(#pattern): wsp::Args<#params>| #body
+                |__svc, __ctx, wsp::Args(#pattern): wsp::Args<#params> #input| #body
             ),
         }
     }

@@ -200,7 +200,7 @@ impl Gen<'_> {
     /// JSDoc of a method: its docs, `@param` lines for documented parameters, `@deprecated`.
     fn method_doc(&self, src: &mut Source, m: &Method) {
         let mut tags = Vec::new();
-        for p in &m.params {
+        for p in m.params.iter().chain(&m.input) {
             if !p.docs.is_empty() {
                 tags.push(format!("@param {} {}", param(&p.name), p.docs.join(" ")));
             }
@@ -284,31 +284,54 @@ impl Gen<'_> {
                 lit(&self.model.type_def(e).qualified_name)
             ));
         }
+        // The caller's items: any iterable of them, each encoded as it is sent.
+        let mut call_args = vec![path, args];
+        if let Some(input) = &m.input {
+            let t = self.ts_type(&input.ty);
+            params.push(format!(
+                "{}: AsyncIterable<{t}> | Iterable<{t}>",
+                param(&input.name)
+            ));
+            call_args.push(param(&input.name));
+            if self.needs.encodes(&input.ty) {
+                let encode = self.encode_expr(&input.ty, "v", 0);
+                extra.push(format!("encodeItem: (v: {t}) => {encode}"));
+            }
+        }
         let options = if extra.is_empty() {
             "options".to_owned()
         } else {
             format!("{{ ...options, {} }}", extra.join(", "))
         };
-        let (opts_ty, ret, verb) = match m.kind {
-            MethodKind::Stream => (
+        call_args.push(options);
+        let streams = m.kind.has_output_stream();
+        let (opts_ty, ret) = if streams {
+            (
                 "$wsp.StreamMethodOptions",
                 format!("$wsp.WspStream<{result}>"),
-                "stream",
-            ),
-            _ => ("$wsp.MethodOptions", format!("Promise<{result}>"), "call"),
+            )
+        } else {
+            ("$wsp.MethodOptions", format!("Promise<{result}>"))
+        };
+        let verb = match m.kind {
+            MethodKind::Stream => "stream",
+            MethodKind::ClientStream => "upload",
+            MethodKind::BidiStream => "duplex",
+            _ => "call",
         };
         params.push(format!("options?: {opts_ty}"));
         // `async` so that an argument that cannot be encoded rejects the promise instead of
         // throwing synchronously.
-        let open = match m.kind {
-            MethodKind::Stream => format!("{name}("),
-            _ => format!("async {name}("),
+        let open = if streams {
+            format!("{name}(")
+        } else {
+            format!("async {name}(")
         };
         signature(src, &open, &params, &format!("): {ret} {{"));
         call(
             src,
             &format!("return this.#caller.{verb}<{result}>("),
-            &[path, args, options],
+            &call_args,
             ");",
         );
         src.line("}");
@@ -415,16 +438,20 @@ impl Gen<'_> {
             }
             self.method_doc(src, m);
             let mut params = self.params_decl(m, false);
+            if let Some(input) = &m.input {
+                let t = self.ts_type(&input.ty);
+                params.push(format!("{}: AsyncIterable<{t}>", param(&input.name)));
+            }
             params.push(format!("ctx: {context}"));
             let ret = match (m.kind, &m.returns) {
-                (MethodKind::Notify, _) | (MethodKind::Rpc, None) => {
+                (MethodKind::Notify, _) | (MethodKind::Rpc | MethodKind::ClientStream, None) => {
                     "void | Promise<void>".to_owned()
                 }
-                (MethodKind::Rpc, Some(t)) => {
+                (MethodKind::Rpc | MethodKind::ClientStream, Some(t)) => {
                     let t = self.ts_type(t);
                     format!("{t} | Promise<{t}>")
                 }
-                (MethodKind::Stream, t) => {
+                (MethodKind::Stream | MethodKind::BidiStream, t) => {
                     let t = t.as_ref().map_or("void".to_owned(), |t| self.ts_type(t));
                     format!("AsyncIterable<{t}> | Iterable<{t}>")
                 }
@@ -522,13 +549,36 @@ impl Gen<'_> {
             (false, false) => "(a)",
         };
         let decode = format!("{lambda_params} => {tuple}");
-        let run = format!("(a, c) => impl.{}(...a, ctx(c))", m.name);
         let (helper, encode) = match m.kind {
             MethodKind::Notify => ("notify", None),
             MethodKind::Rpc => ("unary", m.returns.as_ref()),
             MethodKind::Stream => ("stream", m.returns.as_ref()),
+            MethodKind::ClientStream => ("upload", m.returns.as_ref()),
+            MethodKind::BidiStream => ("duplex", m.returns.as_ref()),
         };
-        let mut args = vec![decode, run];
+        let mut args = vec![decode];
+        match &m.input {
+            Some(input) => {
+                // The items' decoder, which checks each item as the arguments are checked (a
+                // wrong one is INVALID_ARGUMENTS), then the run.
+                let decode = if input.is_optional() {
+                    self.decode_expr(&input.ty, "v", "codec", 0)
+                } else {
+                    self.decode_required(&input.ty, "v", "codec", &input.name)
+                };
+                let params = if decode.contains("codec") {
+                    "(v, codec)"
+                } else {
+                    "(v)"
+                };
+                args.push(format!("{params} => {decode}"));
+                args.push(format!(
+                    "(a, items, c) => impl.{}(...a, items, ctx(c))",
+                    m.name
+                ));
+            }
+            None => args.push(format!("(a, c) => impl.{}(...a, ctx(c))", m.name)),
+        }
         let encode = encode.filter(|t| self.needs.encodes(t)).map(|t| match t {
             // The encoder itself rather than a lambda around it.
             TypeRef::Named(id) => self.helper_ref("encode", *id),

@@ -42,6 +42,8 @@ pub(crate) struct IncomingCall<'a> {
     pub(crate) method: &'a str,
     pub(crate) deadline: Option<Instant>,
     pub(crate) args: Payload,
+    /// The caller's items, for UPLOAD and DUPLEX.
+    pub(crate) input: Option<super::Input>,
 }
 
 /// A started call: what to run, and how to cancel it (weak, so that the connection's table of

@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 
 use std::sync::Weak;
 
+use super::input::{Input, InputEntry};
 use super::{CancelCall, ConnInner, Handler, IncomingCall, Started, lock};
 use crate::close::code;
 use crate::error::{ErrorCode, ServiceError};
@@ -59,6 +60,8 @@ pub(super) struct IncomingEntry {
     abort: tokio::task::AbortHandle,
     cancel: Weak<dyn CancelCall>,
     credit: Option<Arc<Semaphore>>,
+    /// The caller's items, for UPLOAD and DUPLEX (`input.rs`).
+    pub(super) input: Option<InputEntry>,
 }
 
 impl ConnInner {
@@ -134,6 +137,14 @@ impl ConnInner {
         let split = (method.len() <= self.config.max_method_len)
             .then(|| method.rsplit_once('/'))
             .flatten();
+        // The caller's items go to the handler through `input`, and the reader feeds them
+        // through `input_entry` once the handler is in the table of running calls.
+        let (input, mut input_entry) = if kind.has_input() {
+            let (input, entry) = Input::new(self.clone(), id);
+            (Some(input), Some(entry))
+        } else {
+            (None, None)
+        };
         let started = split.and_then(|(service, name)| {
             let call = IncomingCall {
                 kind,
@@ -142,6 +153,7 @@ impl ConnInner {
                 method: name,
                 deadline,
                 args: payload,
+                input,
             };
             let start = || self.dispatch.start(self, call);
             std::panic::catch_unwind(AssertUnwindSafe(start)).unwrap_or_else(|_| {
@@ -162,6 +174,19 @@ impl ConnInner {
             return Ok(());
         };
         match (handler, kind) {
+            (Handler::Unary(fut), CallKind::Upload) => {
+                // Always a task: the handler reads PUSHes that arrive after this frame.
+                let span = handle_span(self.id, id, method);
+                let meter = Meter::new(method, received_at);
+                let work = Work::Unary(fut);
+                self.spawn_handler(id, deadline, cancel, work, span, meter, input_entry.take());
+            }
+            (Handler::Stream(s), CallKind::Duplex) => {
+                let span = handle_span(self.id, id, method);
+                let meter = Meter::new(method, received_at);
+                let work = Work::Stream(s, credit);
+                self.spawn_handler(id, deadline, cancel, work, span, meter, input_entry.take());
+            }
             (Handler::Unary(mut fut), CallKind::Unary) => {
                 let span = handle_span(self.id, id, method);
                 // Fast path: a handler that is done at its first poll is answered without a task
@@ -176,7 +201,8 @@ impl ConnInner {
                 let r = match first {
                     Ok(Poll::Pending) => {
                         let meter = Meter::new(method, received_at);
-                        self.spawn_handler(id, deadline, cancel, Work::Unary(fut), span, meter);
+                        let work = Work::Unary(fut);
+                        self.spawn_handler(id, deadline, cancel, work, span, meter, None);
                         return Ok(());
                     }
                     Ok(Poll::Ready(r)) => Ok(r),
@@ -195,7 +221,15 @@ impl ConnInner {
             (Handler::Stream(s), CallKind::Stream) => {
                 let span = handle_span(self.id, id, method);
                 let meter = Meter::new(method, received_at);
-                self.spawn_handler(id, deadline, cancel, Work::Stream(s, credit), span, meter)
+                self.spawn_handler(
+                    id,
+                    deadline,
+                    cancel,
+                    Work::Stream(s, credit),
+                    span,
+                    meter,
+                    None,
+                )
             }
             (Handler::Notify(Some(f)), CallKind::Notify) => self.run_notify(f, method).await,
             (Handler::Notify(None), CallKind::Notify) => {}
@@ -260,6 +294,7 @@ impl ConnInner {
         );
     }
 
+    #[allow(clippy::too_many_arguments)] // one call site per kind of work; a struct would only rename them
     fn spawn_handler(
         self: &Arc<Self>,
         id: u32,
@@ -268,6 +303,7 @@ impl ConnInner {
         work: Work,
         span: tracing::Span,
         meter: Meter,
+        input: Option<InputEntry>,
     ) {
         let conn = self.clone();
         let credit = match &work {
@@ -335,6 +371,7 @@ impl ConnInner {
                 abort: handle.abort_handle(),
                 cancel,
                 credit,
+                input,
             },
         );
         // Counted under the lock, so the task's own decrement cannot come first.

@@ -5,10 +5,12 @@
 //! - `secure_io.rs`: on an end-to-end encrypted (relayed) connection, the messages under the
 //!   reader and writer, sealed and opened;
 //! - `reader.rs`: the reader task takes each message, parses its frame and hands it on;
-//! - `incoming.rs`: a CALL, STREAM or NOTIFY from the peer runs its handler, whose answer
+//! - `incoming.rs`: a CALL, STREAM, UPLOAD, DUPLEX or NOTIFY from the peer runs its handler, whose answer
 //!   comes back through the send paths below;
 //! - `outgoing.rs`: the calls this side makes, and the REPLY, ERROR, ITEM and END that
 //!   complete them;
+//! - `input.rs`: the items a caller sends in a client or bidirectional stream (PUSH, PUSH_END,
+//!   PULL), on both sides;
 //! - this file: the shared state, the start, the send paths (direct writes, and the queue of
 //!   `send_queue.rs`), closing and finishing;
 //! - `writer.rs`: the writer task drains the queue into the socket.
@@ -36,6 +38,7 @@ use crate::wire::{self};
 mod dispatch;
 pub(crate) mod guarded_io;
 mod incoming;
+mod input;
 mod outgoing;
 mod reader;
 pub(crate) mod secure_io;
@@ -46,6 +49,7 @@ pub(crate) use dispatch::{CancelCall, Dispatch, IncomingCall, Started};
 pub use dispatch::{ConnData, Handler};
 use incoming::IncomingEntry;
 pub(crate) use incoming::serving_deadline;
+pub use input::Input;
 pub(crate) use outgoing::ActiveStream;
 use outgoing::PendingMap;
 
@@ -116,6 +120,8 @@ pub(crate) struct ConnInner {
     app_closed: AtomicBool,
     pending: Mutex<PendingMap>,
     incoming: Mutex<IdMap<IncomingEntry>>,
+    /// The PUSH credit of each call of this side that sends input (`input.rs`).
+    pumps: Mutex<IdMap<Arc<Semaphore>>>,
     /// Notification handlers from the peer that may still start (PROTOCOL §8).
     notify_permits: Semaphore,
     next_id: AtomicU32,
@@ -159,6 +165,7 @@ where
         app_closed: AtomicBool::new(false),
         pending: Mutex::default(),
         incoming: Mutex::default(),
+        pumps: Mutex::default(),
         notify_permits,
         next_id: AtomicU32::new(1),
         dispatch: setup.dispatch,

@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Sleep};
 
+use super::input::Pump;
 use super::{ConnInner, IdMap, lock};
 use crate::close::code;
 use crate::error::CallError;
@@ -160,6 +161,7 @@ impl ConnInner {
 
     /// The connection is finished: every call in flight fails with `err`, and no more are taken.
     pub(super) fn fail_outgoing(&self, err: CallError) {
+        self.stop_pumps();
         let pending = {
             let mut p = lock(&self.pending);
             p.closed = Some(err.clone());
@@ -220,6 +222,19 @@ impl ConnInner {
         let ms = deadline_ms(deadline)?;
         let id = self.next_id();
         let msg = wire::call(self.codec, id, method, ms, args)?;
+        self.await_answer(id, msg, deadline, || ()).await
+    }
+
+    /// Sends the opening frame of a call answered by one REPLY or ERROR (CALL, UPLOAD) and waits
+    /// for that outcome until the deadline. `after_sent` runs once the frame is on its way, and
+    /// what it returns lives as long as the wait (an UPLOAD's pump, stopped with the call).
+    async fn await_answer<K>(
+        self: &Arc<Self>,
+        id: u32,
+        msg: Vec<u8>,
+        deadline: Option<Instant>,
+        after_sent: impl FnOnce() -> K,
+    ) -> Result<Payload, CallError> {
         let (tx, rx) = oneshot::channel();
         let alone = self.insert_pending(id, Pending::Unary(tx))?;
         let mut guard = CallGuard {
@@ -234,6 +249,7 @@ impl ConnInner {
             } else {
                 self.send(msg).await?;
             }
+            let _running = after_sent();
             match rx.await {
                 Ok(r) => r,
                 Err(_) => Err(self.closed_error()),
@@ -273,6 +289,18 @@ impl ConnInner {
         let id = self.next_id();
         let window = self.config.stream_window;
         let msg = wire::stream(self.codec, id, method, ms, window, args);
+        self.open_stream(id, msg, window, deadline).await
+    }
+
+    /// Registers a call answered by ITEMs (STREAM, DUPLEX) with `window` as the callee's first
+    /// credit, and sends its opening frame.
+    async fn open_stream(
+        self: &Arc<Self>,
+        id: u32,
+        msg: Vec<u8>,
+        window: u32,
+        deadline: Option<Instant>,
+    ) -> Result<ActiveStream, CallError> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.insert_pending(id, Pending::Stream { tx, credit: window })?;
         let active = ActiveStream {
@@ -283,9 +311,53 @@ impl ConnInner {
             since_credit: 0,
             sleep: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
             done: false,
+            pump: None,
         };
         self.stats.add(|c| &c.calls_sent, 1);
         self.send(msg).await?;
+        Ok(active)
+    }
+
+    /// An UPLOAD (PROTOCOL §2.7): sends `items` while the callee takes them, and returns its one
+    /// result (which may come before all items were sent: the rest are not sent).
+    pub(crate) async fn upload_raw<S, T>(
+        self: &Arc<Self>,
+        method: &str,
+        args: &[u8],
+        items: S,
+        deadline: Option<Instant>,
+    ) -> Result<Payload, CallError>
+    where
+        S: futures_util::Stream<Item = T> + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        let ms = deadline_ms(deadline)?;
+        let id = self.next_id();
+        let msg = wire::open(self.codec, id, method, ms, None, args);
+        // PUSHes are queued after the UPLOAD, so they follow it on the wire.
+        self.await_answer(id, msg, deadline, || self.start_pump(id, items))
+            .await
+    }
+
+    /// A DUPLEX (PROTOCOL §2.7): sends `items` while the callee takes them, and returns the
+    /// stream of the callee's items, which owns the sending.
+    pub(crate) async fn start_duplex<S, T>(
+        self: &Arc<Self>,
+        method: &str,
+        args: &[u8],
+        items: S,
+        deadline: Option<Instant>,
+    ) -> Result<ActiveStream, CallError>
+    where
+        S: futures_util::Stream<Item = T> + Send + 'static,
+        T: Serialize + Send + 'static,
+    {
+        let ms = deadline_ms(deadline)?;
+        let id = self.next_id();
+        let window = self.config.stream_window;
+        let msg = wire::open(self.codec, id, method, ms, Some(window), args);
+        let mut active = self.open_stream(id, msg, window, deadline).await?;
+        active.pump = Some(self.start_pump(id, items));
         Ok(active)
     }
 }
@@ -301,6 +373,8 @@ pub(crate) struct ActiveStream {
     sleep: Option<Pin<Box<Sleep>>>,
     /// `true` once END or ERROR arrived (nothing to cancel).
     done: bool,
+    /// The sending of this side's items, for a DUPLEX; stopped when the stream ends.
+    pump: Option<Pump>,
 }
 
 impl Drop for ActiveStream {
@@ -345,14 +419,17 @@ impl ActiveStream {
             }
             Some(StreamEvent::End) => {
                 self.done = true;
+                self.pump = None;
                 None
             }
             Some(StreamEvent::Error(e)) => {
                 self.done = true;
+                self.pump = None;
                 Some(Err(e))
             }
             None => {
                 self.done = true;
+                self.pump = None;
                 Some(Err(self.conn.closed_error()))
             }
         })

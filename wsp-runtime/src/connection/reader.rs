@@ -286,26 +286,7 @@ impl ConnInner {
                 });
             }
             Frame::Call {
-                id,
-                method,
-                deadline,
-                args,
-            } => {
-                stats.add(|c| &c.calls_received, 1);
-                self.dispatch(
-                    CallFrame {
-                        kind: CallKind::Unary,
-                        id,
-                        method: &method,
-                        deadline,
-                        credit: 0,
-                        args,
-                    },
-                    received_at,
-                )
-                .await?;
-            }
-            Frame::Stream {
+                kind,
                 id,
                 method,
                 deadline,
@@ -313,18 +294,15 @@ impl ConnInner {
                 args,
             } => {
                 stats.add(|c| &c.calls_received, 1);
-                self.dispatch(
-                    CallFrame {
-                        kind: CallKind::Stream,
-                        id,
-                        method: &method,
-                        deadline,
-                        credit,
-                        args,
-                    },
-                    received_at,
-                )
-                .await?;
+                let call = CallFrame {
+                    kind,
+                    id,
+                    method: &method,
+                    deadline,
+                    credit,
+                    args,
+                };
+                self.dispatch(call, received_at).await?;
             }
             Frame::Notify { method, args } => {
                 stats.add(|c| &c.notifications_received, 1);
@@ -368,6 +346,9 @@ impl ConnInner {
             }
             Frame::Cancel { id } => self.cancel_incoming(id),
             Frame::Credit { id, n } => self.add_credit(id, n),
+            Frame::Push { id, item } => self.push_received(id, item)?,
+            Frame::PushEnd { id } => self.push_end_received(id)?,
+            Frame::Pull { id, n } => self.pull_received(id, n),
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::de::{self, Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::{Frame, FrameError, too_many_services};
+use super::{CallKind, Frame, FrameError, too_many_services};
 
 /// A string that borrows from the input when it has no escapes.
 struct JsonStr<'a>(Cow<'a, str>);
@@ -35,8 +35,8 @@ impl<'de> de::Deserialize<'de> for JsonStr<'de> {
 /// A JSON frame before its payload slices are turned into `Bytes`.
 enum JsonFrame<'a> {
     Hello(u64, &'a RawValue),
-    Call(u32, Cow<'a, str>, Option<u32>, &'a RawValue),
-    Stream(u32, Cow<'a, str>, Option<u32>, u32, &'a RawValue),
+    /// CALL, STREAM, UPLOAD or DUPLEX; the credit is 0 for CALL and UPLOAD.
+    Call(CallKind, u32, Cow<'a, str>, Option<u32>, u32, &'a RawValue),
     Notify(Cow<'a, str>, &'a RawValue),
     Reply(u32, &'a RawValue),
     Error(u32, u32, String, &'a RawValue),
@@ -44,6 +44,9 @@ enum JsonFrame<'a> {
     End(u32),
     Cancel(u32),
     Credit(u32, u32),
+    Push(u32, &'a RawValue),
+    PushEnd(u32),
+    Pull(u32, u32),
 }
 
 struct FrameVisitor;
@@ -65,14 +68,24 @@ impl<'de> Visitor<'de> for FrameVisitor {
         let s = &mut seq;
         let frame = match ty {
             0 => JsonFrame::Hello(next(s)?, next(s)?),
-            1 => JsonFrame::Call(next(s)?, next::<_, JsonStr<'de>>(s)?.0, next(s)?, next(s)?),
-            2 => JsonFrame::Stream(
-                next(s)?,
-                next::<_, JsonStr<'de>>(s)?.0,
-                next(s)?,
-                next(s)?,
-                next(s)?,
-            ),
+            1 | 10 => {
+                let kind = if ty == 1 {
+                    CallKind::Unary
+                } else {
+                    CallKind::Upload
+                };
+                let (id, method, deadline) = (next(s)?, next::<_, JsonStr<'de>>(s)?.0, next(s)?);
+                JsonFrame::Call(kind, id, method, deadline, 0, next(s)?)
+            }
+            2 | 11 => {
+                let kind = if ty == 2 {
+                    CallKind::Stream
+                } else {
+                    CallKind::Duplex
+                };
+                let (id, method, deadline) = (next(s)?, next::<_, JsonStr<'de>>(s)?.0, next(s)?);
+                JsonFrame::Call(kind, id, method, deadline, next(s)?, next(s)?)
+            }
             3 => JsonFrame::Notify(next::<_, JsonStr<'de>>(s)?.0, next(s)?),
             4 => JsonFrame::Reply(next(s)?, next(s)?),
             5 => JsonFrame::Error(next(s)?, next(s)?, next(s)?, next(s)?),
@@ -80,6 +93,9 @@ impl<'de> Visitor<'de> for FrameVisitor {
             7 => JsonFrame::End(next(s)?),
             8 => JsonFrame::Cancel(next(s)?),
             9 => JsonFrame::Credit(next(s)?, next(s)?),
+            12 => JsonFrame::Push(next(s)?, next(s)?),
+            13 => JsonFrame::PushEnd(next(s)?),
+            14 => JsonFrame::Pull(next(s)?, next(s)?),
             other => {
                 return Err(de::Error::custom(format_args!(
                     "unknown frame type {other}"
@@ -109,13 +125,8 @@ pub(super) fn parse(msg: &Bytes) -> Result<Frame<'_>, FrameError> {
             version,
             services: p(services),
         },
-        JsonFrame::Call(id, method, deadline, a) => Frame::Call {
-            id,
-            method,
-            deadline,
-            args: p(a),
-        },
-        JsonFrame::Stream(id, method, deadline, credit, a) => Frame::Stream {
+        JsonFrame::Call(kind, id, method, deadline, credit, a) => Frame::Call {
+            kind,
             id,
             method,
             deadline,
@@ -134,6 +145,9 @@ pub(super) fn parse(msg: &Bytes) -> Result<Frame<'_>, FrameError> {
         JsonFrame::End(id) => Frame::End { id },
         JsonFrame::Cancel(id) => Frame::Cancel { id },
         JsonFrame::Credit(id, n) => Frame::Credit { id, n },
+        JsonFrame::Push(id, i) => Frame::Push { id, item: p(i) },
+        JsonFrame::PushEnd(id) => Frame::PushEnd { id },
+        JsonFrame::Pull(id, n) => Frame::Pull { id, n },
     })
 }
 

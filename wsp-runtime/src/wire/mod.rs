@@ -24,7 +24,8 @@ mod write;
 
 use codec::Codec;
 pub(crate) use write::{
-    call, cancel, credit, end, error, hello, item, message, notify, reply, stream,
+    call, cancel, credit, end, error, hello, item, message, notify, open, pull, push, push_end,
+    reply, stream,
 };
 
 pub(crate) const HELLO: u8 = 0;
@@ -37,6 +38,11 @@ pub(crate) const ITEM: u8 = 6;
 pub(crate) const END: u8 = 7;
 pub(crate) const CANCEL: u8 = 8;
 pub(crate) const CREDIT: u8 = 9;
+pub(crate) const UPLOAD: u8 = 10;
+pub(crate) const DUPLEX: u8 = 11;
+pub(crate) const PUSH: u8 = 12;
+pub(crate) const PUSH_END: u8 = 13;
+pub(crate) const PULL: u8 = 14;
 
 /// The protocol version of this implementation.
 pub(crate) const VERSION: u64 = 1;
@@ -50,13 +56,10 @@ pub(crate) enum Frame<'a> {
         version: u64,
         services: Bytes,
     },
+    /// CALL, STREAM, UPLOAD or DUPLEX (`kind` says which): a call the peer opens. `credit` is
+    /// the initial window of a STREAM or DUPLEX, 0 for the others.
     Call {
-        id: u32,
-        method: Cow<'a, str>,
-        deadline: Option<u32>,
-        args: Bytes,
-    },
-    Stream {
+        kind: CallKind,
         id: u32,
         method: Cow<'a, str>,
         deadline: Option<u32>,
@@ -88,6 +91,20 @@ pub(crate) enum Frame<'a> {
         id: u32,
     },
     Credit {
+        id: u32,
+        n: u32,
+    },
+    /// An item from the caller: laid out like ITEM.
+    Push {
+        id: u32,
+        item: Bytes,
+    },
+    /// The caller's last item was sent: laid out like END.
+    PushEnd {
+        id: u32,
+    },
+    /// The callee grants the caller `n` more PUSHes: laid out like CREDIT.
+    Pull {
         id: u32,
         n: u32,
     },
@@ -128,6 +145,11 @@ pub(crate) fn arity(ty: u64) -> Option<u32> {
         6 => 3,
         7 | 8 => 2,
         9 => 3,
+        10 => 5,
+        11 => 6,
+        12 => 3,
+        13 => 2,
+        14 => 3,
         _ => return None,
     })
 }
@@ -141,6 +163,17 @@ pub enum CallKind {
     Stream,
     /// NOTIFY: no answer.
     Notify,
+    /// UPLOAD: PUSHes from the caller, then exactly one REPLY or ERROR.
+    Upload,
+    /// DUPLEX: PUSHes from the caller and ITEMs from the callee, then END or ERROR.
+    Duplex,
+}
+
+impl CallKind {
+    /// Whether the caller sends items (PUSH) in this call.
+    pub fn has_input(self) -> bool {
+        matches!(self, CallKind::Upload | CallKind::Duplex)
+    }
 }
 
 /// A complete encoded REPLY or ITEM frame, made by
@@ -209,9 +242,11 @@ mod tests {
         let msg = Bytes::from(bytes);
         match parse(Codec::MsgPack, &msg).expect("parses") {
             Frame::Call {
+                kind: CallKind::Unary,
                 id: 1,
                 method,
                 deadline: Some(30_000),
+                credit: 0,
                 args,
             } => {
                 assert_eq!(method, "math.Math/add");
@@ -299,17 +334,29 @@ mod tests {
                 end(codec, 6),
                 cancel(codec, 7),
                 credit(codec, 8, 16),
+                open(codec, 9, "a.A/u", Some(3), None, args),
+                open(codec, 10, "a.A/d", None, Some(4), args),
+                push(codec, 11, &"p").unwrap(),
+                push_end(codec, 12),
+                pull(codec, 13, 8),
             ];
             let parsed: Vec<String> = frames.into_iter().map(|f| roundtrip(codec, f)).collect();
             let kinds = [
-                "Hello", "Call", "Stream", "Notify", "Reply", "Error", "Item", "End", "Cancel",
-                "Credit",
+                "Hello", "Call", "Call", "Notify", "Reply", "Error", "Item", "End", "Cancel",
+                "Credit", "Call", "Call", "Push", "PushEnd", "Pull",
             ];
             for (p, kind) in parsed.iter().zip(kinds) {
                 assert!(p.starts_with(kind), "{codec:?}: {p}");
             }
-            assert!(parsed[2].contains("credit: 32") && parsed[2].contains("Some(5)"));
+            assert!(parsed[1].contains("kind: Unary") && parsed[1].contains("credit: 0"));
+            assert!(parsed[2].contains("kind: Stream") && parsed[2].contains("credit: 32"));
+            assert!(parsed[2].contains("Some(5)"));
             assert!(parsed[9].contains("id: 8, n: 16"));
+            assert!(parsed[10].contains("kind: Upload") && parsed[10].contains("Some(3)"));
+            assert!(parsed[11].contains("kind: Duplex") && parsed[11].contains("credit: 4"));
+            assert!(parsed[12].contains("id: 11"));
+            assert!(parsed[13].contains("id: 12"));
+            assert!(parsed[14].contains("id: 13, n: 8"));
         }
     }
 }

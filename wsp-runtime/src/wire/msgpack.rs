@@ -7,8 +7,8 @@ use bytes::Bytes;
 use rmp::Marker;
 
 use super::{
-    CALL, CANCEL, END, ERROR, Frame, FrameError, HELLO, ITEM, NOTIFY, REPLY, STREAM, arity,
-    too_many_services,
+    CALL, CANCEL, CREDIT, CallKind, DUPLEX, END, ERROR, Frame, FrameError, HELLO, ITEM, NOTIFY,
+    PULL, PUSH, PUSH_END, REPLY, STREAM, UPLOAD, arity, too_many_services,
 };
 
 type Rd<'a> = &'a [u8];
@@ -189,23 +189,23 @@ pub(super) fn parse(msg: &Bytes) -> Result<Frame<'_>, FrameError> {
                 services: mp_payload(msg, rd, last)?,
             }
         }
-        CALL => {
+        CALL | STREAM | UPLOAD | DUPLEX => {
+            let kind = match ty as u8 {
+                CALL => CallKind::Unary,
+                STREAM => CallKind::Stream,
+                UPLOAD => CallKind::Upload,
+                _ => CallKind::Duplex,
+            };
             let id = mp_u32(&mut rd)?;
             let method = Cow::Borrowed(mp_str(&mut rd)?);
             let deadline = mp_opt_u32(&mut rd)?;
+            // Only the calls answered with a stream carry an initial window.
+            let credit = match kind {
+                CallKind::Stream | CallKind::Duplex => mp_u32(&mut rd)?,
+                _ => 0,
+            };
             Frame::Call {
-                id,
-                method,
-                deadline,
-                args: mp_payload(msg, rd, last)?,
-            }
-        }
-        STREAM => {
-            let id = mp_u32(&mut rd)?;
-            let method = Cow::Borrowed(mp_str(&mut rd)?);
-            let deadline = mp_opt_u32(&mut rd)?;
-            let credit = mp_u32(&mut rd)?;
-            Frame::Stream {
+                kind,
                 id,
                 method,
                 deadline,
@@ -238,26 +238,34 @@ pub(super) fn parse(msg: &Bytes) -> Result<Frame<'_>, FrameError> {
                 details: mp_payload(msg, rd, last)?,
             }
         }
-        ITEM => {
+        ITEM | PUSH => {
             let id = mp_u32(&mut rd)?;
-            Frame::Item {
-                id,
-                item: mp_payload(msg, rd, last)?,
+            let item = mp_payload(msg, rd, last)?;
+            if ty as u8 == ITEM {
+                Frame::Item { id, item }
+            } else {
+                Frame::Push { id, item }
             }
         }
         END => Frame::End {
             id: mp_u32(&mut rd)?,
         },
+        PUSH_END => Frame::PushEnd {
+            id: mp_u32(&mut rd)?,
+        },
         CANCEL => Frame::Cancel {
             id: mp_u32(&mut rd)?,
         },
-        _ => {
+        CREDIT | PULL => {
             let id = mp_u32(&mut rd)?;
-            Frame::Credit {
-                id,
-                n: mp_u32(&mut rd)?,
+            let n = mp_u32(&mut rd)?;
+            if ty as u8 == CREDIT {
+                Frame::Credit { id, n }
+            } else {
+                Frame::Pull { id, n }
             }
         }
+        _ => unreachable!("arity() knows only these frame types"),
     };
     Ok(frame)
 }

@@ -7,7 +7,10 @@ use serde::Serialize;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::codec::{Codec, EncodeError, ErrorDetails};
-use super::{CALL, CANCEL, CREDIT, END, ERROR, HELLO, ITEM, NOTIFY, REPLY, STREAM, VERSION, arity};
+use super::{
+    CALL, CANCEL, CREDIT, DUPLEX, END, ERROR, HELLO, ITEM, NOTIFY, PULL, PUSH, PUSH_END, REPLY,
+    STREAM, UPLOAD, VERSION, arity,
+};
 
 /// `[0, version, services]`: this side's services (name, fingerprint), sorted.
 pub(crate) fn hello<'a>(
@@ -125,6 +128,52 @@ pub(crate) fn cancel(codec: Codec, id: u32) -> Vec<u8> {
 /// `[9, id, n]`.
 pub(crate) fn credit(codec: Codec, id: u32, n: u32) -> Vec<u8> {
     let mut w = FrameWriter::new(codec, CREDIT, 12);
+    w.uint(id.into()).uint(n.into());
+    w.finish()
+}
+
+/// `[10, id, method, deadline, args]` (UPLOAD) or `[11, id, method, deadline, credit, args]`
+/// (DUPLEX, `credit` given): a call whose caller sends items too, with the arguments already
+/// encoded.
+pub(crate) fn open(
+    codec: Codec,
+    id: u32,
+    method: &str,
+    deadline: Option<u32>,
+    credit: Option<u32>,
+    args: &[u8],
+) -> Vec<u8> {
+    let ty = if credit.is_some() { DUPLEX } else { UPLOAD };
+    let mut w = FrameWriter::new(codec, ty, 32 + method.len() + args.len());
+    w.uint(id.into()).str(method).opt_uint(deadline);
+    if let Some(credit) = credit {
+        w.uint(credit.into());
+    }
+    w.raw(args);
+    w.finish()
+}
+
+/// `[12, id, item]`: an item from the caller.
+pub(crate) fn push<T: Serialize + ?Sized>(
+    codec: Codec,
+    id: u32,
+    item: &T,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut w = FrameWriter::new(codec, PUSH, 64);
+    w.uint(id.into()).value(item)?;
+    Ok(w.finish())
+}
+
+/// `[13, id]`: the caller sent its last item.
+pub(crate) fn push_end(codec: Codec, id: u32) -> Vec<u8> {
+    let mut w = FrameWriter::new(codec, PUSH_END, 8);
+    w.uint(id.into());
+    w.finish()
+}
+
+/// `[14, id, n]`: the callee takes `n` more items.
+pub(crate) fn pull(codec: Codec, id: u32, n: u32) -> Vec<u8> {
+    let mut w = FrameWriter::new(codec, PULL, 12);
     w.uint(id.into()).uint(n.into());
     w.finish()
 }
