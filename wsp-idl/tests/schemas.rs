@@ -239,11 +239,13 @@ fn evolution_v2_is_compatible_with_v1_and_not_the_reverse() {
     assert_eq!(
         messages,
         [
+            "service `evolution.Badges` was removed",
             "optional field `evolution.Profile.email` was removed without reserving its name",
             "field `evolution.Profile.nickname` reuses a name reserved in the old schema",
             "variant `evolution.Status.Away` was removed without reserving its name",
             "variant `evolution.Status.Invisible` reuses a name reserved in the old schema",
             "method `evolution.Accounts/list` was removed without reserving its name",
+            "method `evolution.Accounts.client/changed` was removed without reserving its name",
             "parameter `note` of `evolution.Accounts/set_status` was removed",
             "method `evolution.Accounts/delete_account` reuses a name reserved in the old schema",
         ]

@@ -1,6 +1,7 @@
 //! A peer built from `schemas/evolution/v1.wsp` talking to one built from `v2.wsp`, both ways
-//! (PROTOCOL.md §6): added optional field, optional trailing parameter, method and enum variant;
-//! renamed parameter; removed (and reserved) optional field, variant and method.
+//! (PROTOCOL.md §6): added optional field, optional trailing parameter, method, client-side
+//! notification, service and enum variant; renamed parameter; reordered fields; removed (and
+//! reserved) optional field, variant and method.
 //! `wsp-codegen breaking --against v1.wsp v2.wsp` passes on this pair (wsp-codegen's
 //! `tests/breaking.rs`): this test is the proof on the wire that what it accepts works.
 
@@ -123,6 +124,20 @@ async fn old_client_talks_to_new_server() {
         // The removed method is unknown to the new server.
         let gone = within(old.delete_account(9)).await;
         assert!(matches!(gone, Err(CallError::UnknownMethod(_))), "{gone:?}");
+        // The new client-side notification: the old client drops it and counts it, and the
+        // connection goes on.
+        for peer in server.connections() {
+            let callbacks = v2::evolution::AccountsCallbacksClient::from_caller(peer.caller());
+            within(callbacks.changed(9)).await.unwrap();
+        }
+        for _ in 0..200 {
+            if client.stats().invalid_frames == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(client.stats().invalid_frames, 1);
+        assert_eq!(within(old.get(3)).await.unwrap().name, "user 3");
 
         within(client.close(1000, "done")).await.unwrap();
         within(server.close()).await;
@@ -159,6 +174,13 @@ async fn new_client_talks_to_old_server() {
             .await
             .unwrap();
         assert_eq!(within(seen.recv()).await.unwrap(), "3 Online");
+        // The added service is unknown to the old server.
+        let badges = v2::evolution::BadgesClient::from_caller(client.caller());
+        let unknown = within(badges.award(2, "gold")).await;
+        assert!(
+            matches!(unknown, Err(CallError::UnknownMethod(_))),
+            "{unknown:?}"
+        );
         // The added method is unknown to the old server.
         let items: Vec<_> = within(new.list().collect::<Vec<_>>()).await;
         assert_eq!(items.len(), 1);

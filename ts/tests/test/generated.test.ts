@@ -571,6 +571,9 @@ describe('schema evolution (v1 ↔ v2)', () => {
       ]);
       const e = await collect(accounts.list()).catch((x: unknown) => x);
       assert.ok(e instanceof RpcError && e.code === 'UNKNOWN_METHOD');
+      // The service added in v2 is unknown to the v1 server.
+      const award = await new v2.BadgesClient(client).award(1n, 'gold').catch((x: unknown) => x);
+      assert.ok(award instanceof RpcError && award.code === 'UNKNOWN_METHOD', String(award));
     } finally {
       await client.close();
       await server.close();
@@ -601,6 +604,16 @@ describe('schema evolution (v1 ↔ v2)', () => {
       // `delete_account` was removed (and reserved) in v2.
       const e = await accounts.delete_account(4n).catch((x: unknown) => x);
       assert.ok(e instanceof RpcError && e.code === 'UNKNOWN_METHOD', String(e));
+      // The client-side notification added in v2: the v1 client drops it and counts it.
+      assert.equal(new v2.AccountsBroadcast(server).changed(4n), 1);
+      await within(
+        (async () => {
+          while (client.stats().invalidFrames === 0) await sleep(5);
+        })(),
+        2000,
+        'the dropped notification',
+      );
+      assert.deepEqual(await accounts.get(5n), { name: 'user 5' });
     } finally {
       await client.close();
       await server.close();
