@@ -60,7 +60,7 @@ impl BreakingArgs {
                 load("old", wsp_idl::Loader::new(), &files)?
             }
             (None, Some(rev)) => {
-                let (loader, roots) = at_revision(rev, &new_files)?;
+                let (loader, roots) = at_revision(rev, &self.new, &new_files)?;
                 load("old", loader, &roots)?
             }
             (None, None) => unreachable!("clap requires one of them"),
@@ -108,10 +108,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 /// A loader holding every `.wsp` file of the repository as it is at `rev`, each under its path
-/// relative to the current directory (so imports resolve as in the working tree), and the roots
-/// among `new_files` that exist there.
+/// relative to the current directory (so imports resolve as in the working tree), and the roots:
+/// those of `new_files` that exist there, and every file there under a directory of `new_args`.
 fn at_revision(
     rev: &str,
+    new_args: &[PathBuf],
     new_files: &[PathBuf],
 ) -> Result<(wsp_idl::Loader, Vec<PathBuf>), String> {
     let top = PathBuf::from(git(&["rev-parse", "--show-toplevel"])?.trim_end());
@@ -133,7 +134,8 @@ fn at_revision(
     let mut loader = wsp_idl::Loader::new();
     loader.memory_only();
     let mut present = Vec::new();
-    for name in git(&["ls-tree", "-r", "--full-name", "--name-only", rev])?.lines() {
+    // The whole tree, whatever the current directory (imports may leave it).
+    for name in git(&["ls-tree", "-r", "--full-tree", "--name-only", rev])?.lines() {
         if !name.ends_with(".wsp") {
             continue;
         }
@@ -142,14 +144,21 @@ fn at_revision(
         loader.add_source(&here, text);
         present.push(here);
     }
-    let roots = new_files
+    let here = |f: &PathBuf| normalize(f.strip_prefix(&cwd).unwrap_or(f));
+    let mut roots: Vec<PathBuf> = new_files
         .iter()
-        .map(|f| {
-            let relative = f.strip_prefix(&cwd).unwrap_or(f);
-            normalize(relative)
-        })
+        .map(here)
         .filter(|f| present.contains(f))
-        .collect::<Vec<_>>();
+        .collect();
+    // A NEW directory stands for every `.wsp` under it at REV too, so a file deleted since is
+    // compared (its types and services were removed).
+    for dir in new_args.iter().filter(|p| p.is_dir()).map(here) {
+        for old in &present {
+            if old.starts_with(&dir) && !roots.contains(old) {
+                roots.push(old.clone());
+            }
+        }
+    }
     if roots.is_empty() {
         return Err(format!("error: none of the NEW files exists at `{rev}`\n"));
     }

@@ -240,44 +240,50 @@ fn the_old_version_can_come_from_a_git_revision() {
         );
     };
     git(&["init", "-q"]);
-    fs::write(
+    let write = |path: PathBuf, text: &str| fs::write(path, text).expect("write");
+    write(
         schemas.join("common.wsp"),
         "package common;\nstruct Time { millis: u64 }\n",
-    )
-    .expect("write");
-    fs::write(
+    );
+    // Imports one file beside it and one outside the directory the command may run in.
+    write(
         schemas.join("app.wsp"),
-        "package app;\nimport \"common.wsp\";\nservice App { rpc now() -> common.Time; }\n",
-    )
-    .expect("write");
+        "package app;\nimport \"common.wsp\";\nimport \"../shared/id.wsp\";\n\
+         service App { rpc now(id: shared.Id) -> common.Time; }\n",
+    );
+    fs::create_dir_all(dir.join("shared")).expect("dir");
+    write(
+        dir.join("shared/id.wsp"),
+        "package shared;\nstruct Id { v: u64 }\n",
+    );
+    // Deleted later: its service is then removed.
+    write(
+        schemas.join("extra.wsp"),
+        "package extra;\nservice Extra { rpc x(); }\n",
+    );
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "v1"]);
 
     // Unchanged: compatible, from the repository's top and from a subdirectory.
-    let out = run(
-        &["breaking", "--against-rev", "HEAD", "schemas/app.wsp"],
-        &dir,
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = run(&["breaking", "--against-rev", "HEAD", "app.wsp"], &schemas);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (args, at) in [(["schemas/app.wsp"], &dir), (["app.wsp"], &schemas)] {
+        let mut all = vec!["breaking", "--against-rev", "HEAD"];
+        all.extend(args);
+        let out = run(&all, at);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    }
 
-    // The imported file changes in the working tree: the old version must be read from git.
-    fs::write(
+    // The imported files change in the working tree and one file is deleted: the old version
+    // is read from git, and the deleted file's service is reported as removed.
+    write(
         schemas.join("common.wsp"),
         "package common;\nstruct Time { nanos: u64 }\n",
-    )
-    .expect("write");
+    );
+    write(
+        dir.join("shared/id.wsp"),
+        "package shared;\nstruct Id { v: u32 }\n",
+    );
+    fs::remove_file(schemas.join("extra.wsp")).expect("delete");
     let out = run(&["breaking", "--against-rev", "HEAD", "schemas"], &dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -290,5 +296,21 @@ fn the_old_version_can_come_from_a_git_revision() {
         "{stderr}"
     );
     assert!(stderr.contains("--> schemas/common.wsp:2:"), "{stderr}");
+    assert!(
+        stderr.contains("field `shared.Id.v` changed type"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("service `extra.Extra` was removed"),
+        "{stderr}"
+    );
+    // From the subdirectory, through the import that leaves it.
+    let out = run(&["breaking", "--against-rev", "HEAD", "app.wsp"], &schemas);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("field `shared.Id.v` changed type"),
+        "{stderr}"
+    );
     fs::remove_dir_all(&dir).expect("cleanup");
 }

@@ -369,6 +369,38 @@ impl Caller {
             },
         )
     }
+
+    /// An untyped client stream: arguments, items and result as MessagePack values (in JSON,
+    /// non-finite floats are written as PROTOCOL §5 says).
+    pub async fn upload_value<I>(
+        &self,
+        method: &str,
+        args: Vec<Value>,
+        items: I,
+        opts: CallOptions,
+    ) -> Result<Value, CallError>
+    where
+        I: Stream<Item = Value> + Send + 'static,
+    {
+        let items = futures_util::StreamExt::map(items, Untyped);
+        self.upload(method, &Untyped(args.as_slice()), items, opts)
+            .await
+    }
+
+    /// An untyped bidirectional stream.
+    pub fn duplex_value<I>(
+        &self,
+        method: &str,
+        args: Vec<Value>,
+        items: I,
+        opts: CallOptions,
+    ) -> CallStream<Value>
+    where
+        I: Stream<Item = Value> + Send + 'static,
+    {
+        let items = futures_util::StreamExt::map(items, Untyped);
+        self.duplex(method, &Untyped(args.as_slice()), items, opts)
+    }
 }
 
 enum State {
@@ -540,6 +572,34 @@ macro_rules! caller_surface {
             R: serde::de::DeserializeOwned,
         {
             self.caller().upload(method, args, items, opts).await
+        }
+
+        /// See [`Caller::upload_value`](crate::Caller::upload_value).
+        pub async fn upload_value<I>(
+            &self,
+            method: &str,
+            args: Vec<$crate::Value>,
+            items: I,
+            opts: $crate::CallOptions,
+        ) -> Result<$crate::Value, $crate::CallError>
+        where
+            I: futures_util::Stream<Item = $crate::Value> + Send + 'static,
+        {
+            self.caller().upload_value(method, args, items, opts).await
+        }
+
+        /// See [`Caller::duplex_value`](crate::Caller::duplex_value).
+        pub fn duplex_value<I>(
+            &self,
+            method: &str,
+            args: Vec<$crate::Value>,
+            items: I,
+            opts: $crate::CallOptions,
+        ) -> $crate::CallStream<$crate::Value>
+        where
+            I: futures_util::Stream<Item = $crate::Value> + Send + 'static,
+        {
+            self.caller().duplex_value(method, args, items, opts)
         }
 
         /// See [`Caller::duplex`](crate::Caller::duplex).

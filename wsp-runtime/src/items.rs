@@ -70,11 +70,14 @@ impl<T> Stream for Items<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         match Pin::new(&mut this.input).poll_next(cx) {
-            Poll::Ready(Some(payload)) => Poll::Ready(Some((this.decode)(&payload).map_err(|e| {
-                // The text may quote the peer's value: only a short, printable prefix of it.
-                let text = peer_text(&e.0, MAX_ECHOED_DECODE_ERROR);
-                CallError::InvalidArguments(format!("an item does not decode: {text}"))
-            }))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Ok(payload))) => {
+                Poll::Ready(Some((this.decode)(&payload).map_err(|e| {
+                    // The text may quote the peer's value: only a short, printable prefix of it.
+                    let text = peer_text(&e.0, MAX_ECHOED_DECODE_ERROR);
+                    CallError::InvalidArguments(format!("an item does not decode: {text}"))
+                })))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }

@@ -100,7 +100,7 @@ impl Request<'_> {
             return Handler::UnknownMethod;
         };
         self.decoded(service, |svc, ctx, args| {
-            Handler::unary(ctx.clone(), body(svc, ctx, args, input))
+            Handler::upload(ctx.clone(), body(svc, ctx, args, input))
         })
     }
 
@@ -119,7 +119,7 @@ impl Request<'_> {
             return Handler::UnknownMethod;
         };
         self.decoded(service, |svc, ctx, args| {
-            Handler::stream(ctx.clone(), body(svc, ctx, args, input))
+            Handler::duplex(ctx.clone(), body(svc, ctx, args, input))
         })
     }
 
@@ -143,10 +143,7 @@ impl Handler {
         E: Into<ServiceError>,
         F: Future<Output = Result<T, E>> + Send + 'static,
     {
-        Handler::Unary(Box::pin(async move {
-            let value = fut.await.map_err(Into::into)?;
-            ctx.encode_reply(&value)
-        }))
+        Handler::Unary(encoded_answer(ctx, fut))
     }
 
     /// A stream handler whose typed items are each encoded into an ITEM frame.
@@ -156,20 +153,69 @@ impl Handler {
         E: Into<ServiceError>,
         S: Stream<Item = Result<T, E>> + Send + 'static,
     {
-        Handler::Stream(
-            stream
-                .map(move |item| match item {
-                    Ok(v) => ctx.encode_item(&v),
-                    Err(e) => Err(e.into()),
-                })
-                .boxed(),
-        )
+        Handler::Stream(encoded_items(ctx, stream))
+    }
+
+    /// A client-stream handler (it reads the caller's items) whose typed result is encoded into
+    /// the REPLY frame.
+    pub fn upload<T, E, F>(ctx: CallContext, fut: F) -> Handler
+    where
+        T: Serialize,
+        E: Into<ServiceError>,
+        F: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        Handler::Upload(encoded_answer(ctx, fut))
+    }
+
+    /// A bidirectional handler (it reads the caller's items) whose typed items are each encoded
+    /// into an ITEM frame.
+    pub fn duplex<T, E, S>(ctx: CallContext, stream: S) -> Handler
+    where
+        T: Serialize,
+        E: Into<ServiceError>,
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+    {
+        Handler::Duplex(encoded_items(ctx, stream))
     }
 
     /// A notification handler running `fut`.
     pub fn notify<F: Future<Output = ()> + Send + 'static>(fut: F) -> Handler {
         Handler::Notify(Some(Box::pin(fut)))
     }
+}
+
+/// The encoded REPLY of a typed answer.
+fn encoded_answer<T, E, F>(
+    ctx: CallContext,
+    fut: F,
+) -> BoxFuture<'static, Result<Encoded, ServiceError>>
+where
+    T: Serialize,
+    E: Into<ServiceError>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+{
+    Box::pin(async move {
+        let value = fut.await.map_err(Into::into)?;
+        ctx.encode_reply(&value)
+    })
+}
+
+/// The encoded ITEMs of a typed stream.
+fn encoded_items<T, E, S>(
+    ctx: CallContext,
+    stream: S,
+) -> BoxStream<'static, Result<Encoded, ServiceError>>
+where
+    T: Serialize,
+    E: Into<ServiceError>,
+    S: Stream<Item = Result<T, E>> + Send + 'static,
+{
+    stream
+        .map(move |item| match item {
+            Ok(v) => ctx.encode_item(&v),
+            Err(e) => Err(e.into()),
+        })
+        .boxed()
 }
 
 /// A service: a named set of methods. Generated code implements this for each schema service;
@@ -384,25 +430,35 @@ impl Service for FnService {
             Err(e) => return Handler::Error(e),
         };
         // Results and items are encoded with non-finite floats as text in JSON (`untyped.rs`).
-        let unary = |ctx: CallContext, fut: BoxFuture<'static, Result<Value, ServiceError>>| {
-            Handler::unary(ctx, async move { fut.await.map(Untyped) })
+        let answer = |fut: BoxFuture<'static, Result<Value, ServiceError>>| async move {
+            fut.await.map(Untyped)
         };
-        let stream = |ctx: CallContext, items: BoxStream<'static, Result<Value, ServiceError>>| {
-            Handler::stream(ctx, items.map(|item| item.map(Untyped)))
+        let items = |items: BoxStream<'static, Result<Value, ServiceError>>| {
+            items.map(|item| item.map(Untyped))
         };
         match (m, req.kind) {
-            (FnMethod::Unary(f), CallKind::Unary) => unary(req.ctx.clone(), f(req.ctx, args)),
-            (FnMethod::Stream(f), CallKind::Stream) => stream(req.ctx.clone(), f(req.ctx, args)),
+            (FnMethod::Unary(f), CallKind::Unary) => {
+                Handler::unary(req.ctx.clone(), answer(f(req.ctx, args)))
+            }
+            (FnMethod::Stream(f), CallKind::Stream) => {
+                Handler::stream(req.ctx.clone(), items(f(req.ctx, args)))
+            }
             (FnMethod::Notify(f), CallKind::Notify) => {
                 f(req.ctx, args);
                 Handler::Notify(None)
             }
             (FnMethod::Upload(f), CallKind::Upload) => match req.input.take() {
-                Some(input) => unary(req.ctx.clone(), f(req.ctx, args, Items::new(input))),
+                Some(input) => {
+                    let fut = f(req.ctx.clone(), args, Items::new(input));
+                    Handler::upload(req.ctx, answer(fut))
+                }
                 None => Handler::UnknownMethod,
             },
             (FnMethod::Duplex(f), CallKind::Duplex) => match req.input.take() {
-                Some(input) => stream(req.ctx.clone(), f(req.ctx, args, Items::new(input))),
+                Some(input) => {
+                    let out = f(req.ctx.clone(), args, Items::new(input));
+                    Handler::duplex(req.ctx, items(out))
+                }
                 None => Handler::UnknownMethod,
             },
             _ => Handler::UnknownMethod,

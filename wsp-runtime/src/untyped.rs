@@ -3,7 +3,8 @@
 //! serde_json alone would write `null`. MessagePack carries such floats as they are.
 //!
 //! Used wherever the runtime encodes a `Value` it was given: the arguments of `call_value`,
-//! `notify_value` and `stream_value`, and what an [`FnService`](crate::FnService) answers.
+//! `notify_value`, `stream_value`, `upload_value` and `duplex_value` (and the items of the last
+//! two), and what an [`FnService`](crate::FnService) answers.
 
 use rmpv::Value;
 use serde::ser::{SerializeMap, SerializeSeq};

@@ -149,14 +149,15 @@ async fn a_caller_that_runs_ahead_is_paused_until_the_callee_takes_items() {
     };
     within(5, started.notified()).await;
     eventually(5, "the first window is sent", || {
-        made.load(Ordering::SeqCst) >= 16
+        made.load(Ordering::SeqCst) >= 17
     })
     .await;
-    // The handler takes nothing: the caller must not go past the window it was granted.
+    // The handler takes nothing: the caller must not go past the window it was granted (16
+    // sent, and the next one taken from the producer, waiting for room).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         made.load(Ordering::SeqCst),
-        16,
+        17,
         "the producer ran past its window"
     );
     go.notify_one();
@@ -417,15 +418,28 @@ async fn a_caller_pushing_past_its_grant_is_closed_with_1002_and_others_are_serv
     let mut ws = raw_connect(&server.url(), Some("wsp.v1.msgpack")).await;
     raw_upload(&mut ws, 1, 17).await;
     assert_eq!(close_code(&mut ws).await, 1002);
-    // A PUSH for a plain call, and a PUSH after PUSH_END, are protocol errors too.
+    // A PUSH after PUSH_END, a second PUSH_END, and a PUSH for a running plain call are
+    // protocol errors too.
+    let push = mp(&arr(vec![Value::from(12), Value::from(1), Value::from(1)]));
+    let push_end = mp(&arr(vec![Value::from(13), Value::from(1)]));
+    for after_end in [push.clone(), push_end.clone()] {
+        let mut ws = raw_connect(&server.url(), Some("wsp.v1.msgpack")).await;
+        raw_upload(&mut ws, 1, 2).await;
+        send_bin(&mut ws, push_end.clone()).await;
+        send_bin(&mut ws, after_end).await;
+        assert_eq!(close_code(&mut ws).await, 1002);
+    }
     let mut ws = raw_connect(&server.url(), Some("wsp.v1.msgpack")).await;
-    raw_upload(&mut ws, 1, 2).await;
-    send_bin(&mut ws, mp(&arr(vec![Value::from(13), Value::from(1)]))).await;
-    send_bin(
-        &mut ws,
-        mp(&arr(vec![Value::from(12), Value::from(1), Value::from(1)])),
-    )
-    .await;
+    send_bin(&mut ws, hello_bytes()).await;
+    let sleeping = arr(vec![
+        Value::from(1),
+        Value::from(1),
+        Value::from("math.Math/sleep"),
+        Value::Nil,
+        arr(vec![Value::from(10_000)]),
+    ]);
+    send_bin(&mut ws, mp(&sleeping)).await;
+    send_bin(&mut ws, push).await;
     assert_eq!(close_code(&mut ws).await, 1002);
     // A PUSH for an id that is not running is ignored.
     let mut ws = raw_connect(&server.url(), Some("wsp.v1.msgpack")).await;
@@ -493,4 +507,110 @@ async fn an_item_that_does_not_encode_fails_the_call_and_cancels_the_callee() {
     within(5, dropped_rx)
         .await
         .expect("the callee was cancelled");
+}
+
+/// A caller that never cancels: the callee itself ends the upload at its deadline with
+/// DEADLINE_EXCEEDED and stops the handler.
+#[tokio::test]
+async fn the_callee_ends_an_upload_at_its_deadline_without_the_callers_cancel() {
+    let (dropped_tx, dropped_rx) = oneshot::channel();
+    let dropped = Arc::new(Mutex::new(Some(dropped_tx)));
+    let svc = FnService::new("up.Up").upload("sum", move |_, _, mut items| {
+        let guard = DropGuard(dropped.lock().unwrap().take());
+        async move {
+            let _guard = guard;
+            while let Some(item) = items.next().await {
+                item?;
+            }
+            std::future::pending::<()>().await;
+            Ok(Value::Nil)
+        }
+    });
+    let server = server_with(Server::builder().service(svc.into_service())).await;
+    let mut ws = raw_connect(&server.url(), Some("wsp.v1.msgpack")).await;
+    send_bin(&mut ws, hello_bytes()).await;
+    let open = arr(vec![
+        Value::from(10),
+        Value::from(7),
+        Value::from("up.Up/sum"),
+        Value::from(200),
+        arr(vec![]),
+    ]);
+    send_bin(&mut ws, mp(&open)).await;
+    send_bin(
+        &mut ws,
+        mp(&arr(vec![Value::from(12), Value::from(7), Value::from(1)])),
+    )
+    .await;
+    loop {
+        let frame = decode(&next_msg(&mut ws).await);
+        if frame[0] == Value::from(5) {
+            assert_eq!(frame[1], Value::from(7));
+            assert_eq!(frame[3], Value::from("deadline exceeded"), "{frame:?}");
+            break;
+        }
+    }
+    within(5, dropped_rx)
+        .await
+        .expect("the handler was stopped");
+}
+
+/// A hand-written service that answers every method as unary: an UPLOAD or DUPLEX to it is
+/// the wrong kind of call, so UNKNOWN_METHOD, not a REPLY.
+struct UnaryOnly;
+
+impl wsp_runtime::Service for UnaryOnly {
+    fn name(&self) -> &str {
+        "u.U"
+    }
+
+    fn call(&self, request: wsp_runtime::Request<'_>) -> wsp_runtime::Handler {
+        wsp_runtime::Handler::unary(request.ctx, async { Ok::<_, ServiceError>(1u8) })
+    }
+}
+
+#[tokio::test]
+async fn an_upload_to_a_unary_handler_is_an_unknown_method() {
+    let server = server_with(Server::builder().service(Arc::new(UnaryOnly))).await;
+    let client = client_of(&server, Codec::MsgPack).await;
+    let one: u8 = within(5, client.call("u.U/any", &(), CallOptions::new()))
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    let r: Result<u8, CallError> = within(
+        5,
+        client.upload("u.U/any", &(), numbers(3), CallOptions::new()),
+    )
+    .await;
+    assert!(matches!(r, Err(CallError::UnknownMethod(_))), "{r:?}");
+    let items: Vec<Result<u8, CallError>> = within(
+        5,
+        client
+            .duplex("u.U/any", &(), numbers(3), CallOptions::new())
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(
+        matches!(items.as_slice(), [Err(CallError::UnknownMethod(_))]),
+        "{items:?}"
+    );
+}
+
+/// The untyped calls write non-finite floats in JSON as PROTOCOL §5 says, items included.
+#[tokio::test]
+async fn untyped_uploads_carry_non_finite_floats_in_json() {
+    let svc = FnService::new("f.F").upload("first", |_, _, mut items| async move {
+        Ok(items.next().await.transpose()?.unwrap_or(Value::Nil))
+    });
+    let server = server_with(Server::builder().service(svc.into_service())).await;
+    let client = client_of(&server, Codec::Json).await;
+    let items = futures_util::stream::iter(vec![Value::F64(f64::NEG_INFINITY)]);
+    let first = within(
+        5,
+        client.upload_value("f.F/first", vec![], items, CallOptions::new()),
+    )
+    .await
+    .unwrap();
+    // Not null: the text, as an untyped JSON reader sees it.
+    assert_eq!(first, Value::from("-Infinity"));
 }

@@ -139,15 +139,32 @@ function streamHandler<A, T>(
 }
 
 /**
- * The caller's items as a typed handler reads them: each decoded as it is taken; one that does not
- * decode throws INVALID_ARGUMENTS (as arguments do), which fails the call if the handler lets it.
+ * The caller's items as a typed handler reads them: each decoded as it is taken. One that does not
+ * decode rejects its own `next()` with INVALID_ARGUMENTS (as arguments do), which fails the call if
+ * the handler lets it (a `for await` does); a handler that calls `next()` itself may go on to the
+ * items after it, as in the Rust runtime.
  */
-export async function* decodedItems<I>(
+export function decodedItems<I>(
   items: AsyncIterable<unknown>,
   decode: Converter<I> | undefined,
   codec: CodecKind,
-): AsyncGenerator<I, void, undefined> {
-  for await (const item of items) yield decode === undefined ? (item as I) : decodeArgs(() => decode(item, codec));
+): AsyncIterableIterator<I> {
+  const source = items[Symbol.asyncIterator]();
+  const decoded: AsyncIterableIterator<I> = {
+    async next(): Promise<IteratorResult<I>> {
+      const r = await source.next();
+      if (r.done === true) return { done: true, value: undefined };
+      return { done: false, value: decode === undefined ? (r.value as I) : decodeArgs(() => decode(r.value, codec)) };
+    },
+    async return(): Promise<IteratorResult<I>> {
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return decoded;
+    },
+  };
+  return decoded;
 }
 
 /** A client-streaming method: decode arguments, run with the decoded items, encode the result or the declared error. */

@@ -123,11 +123,11 @@ export class IncomingCalls {
    * A PUSH from the caller. Returns a protocol-violation reason (close 1002), or undefined; a
    * PUSH for a call no longer running is ignored (§2.7).
    */
-  push(id: number, item: unknown): string | undefined {
+  push(id: number, item: unknown, tooDeep: boolean): string | undefined {
     const call = this.calls.get(id);
     if (call === undefined) return undefined;
     if (call.input === undefined) return 'PUSH for a call that takes no items';
-    return call.input.push(item);
+    return call.input.push(item, tooDeep);
   }
 
   /** PUSH_END from the caller; as {@link push}. */
@@ -221,8 +221,10 @@ export class IncomingCalls {
     if (abortReason !== undefined) {
       call.abortReason = abortReason;
       call.controller?.abort(abortReason);
-      call.input?.abort(abortReason);
     }
+    // A reader still waiting for items (one the handler left behind) learns that they will not
+    // come, rather than taking a cut-off input for a whole one.
+    call.input?.abort(abortReason ?? new RpcError('CANCELLED', 'the call ended before the caller\'s last item'));
     return true;
   }
 

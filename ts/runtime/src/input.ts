@@ -8,19 +8,25 @@
  * - the callee's {@link IncomingItems} is the AsyncIterable a handler reads the PUSHes from; it
  *   PULLs more as the handler takes them, so a caller cannot fill the callee's memory.
  */
+import { RpcError } from './errors.js';
 import { FrameType, MAX_U32 } from './frames.js';
 
 /** The PUSHes a caller may send before the first PULL (§2.7). */
 export const INPUT_WINDOW = 16;
 const PULL_BATCH = INPUT_WINDOW / 2;
 
+/** One PUSH as the handler will take it: its item, or why it cannot be delivered. */
+type Entry = { readonly value: unknown } | { readonly error: unknown };
+
 /**
  * The caller's items of a call as its handler reads them: the PUSHes in order, until PUSH_END.
- * When the call ends otherwise (cancel, deadline, connection loss) a pending `next()` rejects
- * with the reason, and the handler's signal has aborted.
+ * An item nested deeper than the limit rejects its own `next()` with INVALID_ARGUMENTS (as in the
+ * Rust runtime) and the items after it still come. When the call ends otherwise (cancel,
+ * deadline, connection loss, or the handler's answer while a reader is still waiting) a pending
+ * `next()` rejects with the reason, and the handler's signal has aborted.
  */
 export class IncomingItems implements AsyncIterableIterator<unknown> {
-  private readonly queue: unknown[] = [];
+  private readonly queue: Entry[] = [];
   private ended = false;
   private failure: unknown = undefined;
   private waiter: { resolve: (r: IteratorResult<unknown>) => void; reject: (e: unknown) => void } | undefined;
@@ -34,26 +40,28 @@ export class IncomingItems implements AsyncIterableIterator<unknown> {
     private readonly send: (frame: unknown[]) => void,
   ) {}
 
-  /** A PUSH arrived; returns a protocol-violation reason (close 1002), or undefined. */
-  push(item: unknown): string | undefined {
-    if (this.ended) return 'PUSH after PUSH_END';
+  /**
+   * A PUSH arrived (`tooDeep`: its item is nested beyond the limit); returns a protocol-violation
+   * reason (close 1002), or undefined.
+   */
+  push(item: unknown, tooDeep = false): string | undefined {
+    if (this.ended) return this.failure === undefined ? 'PUSH after PUSH_END' : undefined;
     if (this.allowed === 0) return 'more PUSHes than granted';
     this.allowed--;
-    if (this.failure !== undefined) return undefined;
+    const entry: Entry = tooDeep ? { error: new RpcError('INVALID_ARGUMENTS', 'an item is nested too deeply') } : { value: item };
     if (this.waiter !== undefined) {
       const w = this.waiter;
       this.waiter = undefined;
-      this.take();
-      w.resolve({ done: false, value: item });
+      this.deliver(entry, w);
     } else {
-      this.queue.push(item);
+      this.queue.push(entry);
     }
     return undefined;
   }
 
   /** PUSH_END arrived; returns a protocol-violation reason, or undefined. */
   end(): string | undefined {
-    if (this.ended) return 'a second PUSH_END';
+    if (this.ended) return this.failure === undefined ? 'a second PUSH_END' : undefined;
     this.ended = true;
     this.wake();
     return undefined;
@@ -61,7 +69,7 @@ export class IncomingItems implements AsyncIterableIterator<unknown> {
 
   /** The call ended otherwise: the reader gets `reason` once the items already here are taken. */
   abort(reason: unknown): void {
-    if (this.failure !== undefined) return;
+    if (this.ended) return;
     this.failure = reason;
     this.ended = true;
     this.wake();
@@ -69,19 +77,17 @@ export class IncomingItems implements AsyncIterableIterator<unknown> {
 
   next(): Promise<IteratorResult<unknown>> {
     if (this.waiter !== undefined) return Promise.reject(new TypeError('next() called while a previous next() is pending'));
-    if (this.queue.length > 0) {
-      const item = this.queue.shift();
-      this.take();
-      return Promise.resolve({ done: false, value: item });
-    }
-    if (this.ended) return this.finished();
     return new Promise((resolve, reject) => {
-      this.waiter = { resolve, reject };
+      const w = { resolve, reject };
+      const entry = this.queue.shift();
+      if (entry !== undefined) this.deliver(entry, w);
+      else if (this.ended) this.finish(w);
+      else this.waiter = w;
     });
   }
 
   return(): Promise<IteratorResult<unknown>> {
-    // The handler stopped reading: grant nothing more, keep nothing.
+    // The handler stopped reading: keep nothing.
     this.queue.length = 0;
     return Promise.resolve({ done: true, value: undefined });
   }
@@ -90,26 +96,28 @@ export class IncomingItems implements AsyncIterableIterator<unknown> {
     return this;
   }
 
-  /** Counts an item taken; PULLs a batch once enough were. */
-  private take(): void {
+  /** Hands an item to a reader, and PULLs a batch once enough were taken. */
+  private deliver(entry: Entry, w: { resolve: (r: IteratorResult<unknown>) => void; reject: (e: unknown) => void }): void {
     this.taken++;
     if (this.taken >= PULL_BATCH && !this.ended) {
       this.allowed = Math.min(MAX_U32, this.allowed + this.taken);
       this.send([FrameType.PULL, this.id, this.taken]);
       this.taken = 0;
     }
+    if ('error' in entry) w.reject(entry.error);
+    else w.resolve({ done: false, value: entry.value });
   }
 
-  private finished(): Promise<IteratorResult<unknown>> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    return Promise.resolve({ done: true, value: undefined });
+  private finish(w: { resolve: (r: IteratorResult<unknown>) => void; reject: (e: unknown) => void }): void {
+    if (this.failure !== undefined) w.reject(this.failure);
+    else w.resolve({ done: true, value: undefined });
   }
 
   private wake(): void {
     const w = this.waiter;
     if (w === undefined) return;
     this.waiter = undefined;
-    this.finished().then(w.resolve, w.reject);
+    this.finish(w);
   }
 }
 
@@ -178,7 +186,8 @@ export async function pump(
   let exhausted = false;
   try {
     for (;;) {
-      if (!(await credit.acquire())) return;
+      // The next item is taken before waiting for room: PUSH_END needs no credit (§2.7), so the
+      // end must be seen without it. At most this one item waits beyond the grant.
       let r: IteratorResult<unknown>;
       try {
         r = await iterator.next();
@@ -192,9 +201,16 @@ export async function pump(
         send([FrameType.PUSH_END, id]);
         return;
       }
+      let frame: unknown[];
       try {
         const value = encodeItem === undefined ? r.value : (encodeItem as (i: unknown) => unknown)(r.value);
-        if (!send([FrameType.PUSH, id, value ?? null])) return;
+        frame = [FrameType.PUSH, id, value ?? null];
+      } catch (e) {
+        return fail(e, 'encode');
+      }
+      if (!(await credit.acquire())) return;
+      try {
+        if (!send(frame)) return;
       } catch (e) {
         return fail(e, 'encode');
       }

@@ -500,7 +500,10 @@ export class Peer implements Caller {
         return this.incoming.credit(frame.id, frame.n);
       case FrameType.PUSH:
       case FrameType.PUSH_END: {
-        const violation = frame.type === FrameType.PUSH ? this.incoming.push(frame.id, frame.item) : this.incoming.pushEnd(frame.id);
+        const violation =
+          frame.type === FrameType.PUSH
+            ? this.incoming.push(frame.id, frame.item, !depthWithin(frame.item, this.limits.maxDepth))
+            : this.incoming.pushEnd(frame.id);
         if (violation !== undefined) this.protocolViolation(CloseCode.PROTOCOL_ERROR, violation);
         return;
       }

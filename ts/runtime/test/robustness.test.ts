@@ -19,6 +19,16 @@ describe('malformed input', () => {
       hang: (_a, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null))),
       // A client stream whose handler never takes an item, so it never grants more (§2.7).
       take: { kind: 'upload', handler: (_a, _items, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null))) },
+      // Answers what became of each item: its value, or the code of the error it was delivered as.
+      first: {
+        kind: 'upload',
+        handler: async (_a, items) => {
+          const it = items[Symbol.asyncIterator]();
+          const seen: unknown[] = [];
+          for (let i = 0; i < 2; i++) seen.push(await it.next().then((r) => r.value, (e: unknown) => (e instanceof RpcError ? e.code : String(e))));
+          return seen;
+        },
+      },
     });
     bystander = await connectClient(url);
   });
@@ -64,6 +74,17 @@ describe('malformed input', () => {
     await expectClose([[10, 1, 'm/take', null, []], [13, 1], push(1)], 1002);
     await expectClose([[10, 1, 'm/take', null, []], [13, 1], [13, 1]], 1002);
     await expectClose([[1, 1, 'm/hang', null, []], push(1)], 1002);
+    // An item nested deeper than the limit is delivered as INVALID_ARGUMENTS; the next one still comes.
+    const deep = (n: number): unknown => (n === 0 ? 1 : [deep(n - 1)]);
+    const deepRaw = await rawConnect(url);
+    deepRaw.sendFrame([0, 1, {}]);
+    deepRaw.sendFrame([10, 3, 'm/first', null, []]);
+    deepRaw.sendFrame([12, 3, deep(20)]);
+    deepRaw.sendFrame([12, 3, 'fine']);
+    await until(() => deepRaw.frames.some((f) => Array.isArray(f) && f[0] === 4 && f[1] === 3), 3000);
+    const reply = deepRaw.frames.find((f) => Array.isArray(f) && f[0] === 4 && f[1] === 3) as unknown[];
+    assert.deepEqual(reply[2], ['INVALID_ARGUMENTS', 'fine']);
+    deepRaw.ws.close();
     // Within the grant, and for an id that is not running: fine, the connection stays.
     const raw = await rawConnect(url);
     raw.sendFrame([0, 1, {}]);

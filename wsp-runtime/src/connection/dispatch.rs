@@ -64,6 +64,11 @@ pub enum Handler {
     Unary(BoxFuture<'static, Result<Encoded, ServiceError>>),
     /// A server stream's items.
     Stream(BoxStream<'static, Result<Encoded, ServiceError>>),
+    /// A client stream's result (the handler reads the caller's items): answers only an UPLOAD.
+    Upload(BoxFuture<'static, Result<Encoded, ServiceError>>),
+    /// A bidirectional stream's items (the handler reads the caller's items): answers only a
+    /// DUPLEX.
+    Duplex(BoxStream<'static, Result<Encoded, ServiceError>>),
     /// A notification was accepted; the optional future is run to completion.
     Notify(Option<BoxFuture<'static, ()>>),
     /// The call fails at once (for example its arguments did not decode).

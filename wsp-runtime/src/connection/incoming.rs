@@ -174,14 +174,14 @@ impl ConnInner {
             return Ok(());
         };
         match (handler, kind) {
-            (Handler::Unary(fut), CallKind::Upload) => {
+            (Handler::Upload(fut), CallKind::Upload) => {
                 // Always a task: the handler reads PUSHes that arrive after this frame.
                 let span = handle_span(self.id, id, method);
                 let meter = Meter::new(method, received_at);
                 let work = Work::Unary(fut);
                 self.spawn_handler(id, deadline, cancel, work, span, meter, input_entry.take());
             }
-            (Handler::Stream(s), CallKind::Duplex) => {
+            (Handler::Duplex(s), CallKind::Duplex) => {
                 let span = handle_span(self.id, id, method);
                 let meter = Meter::new(method, received_at);
                 let work = Work::Stream(s, credit);

@@ -48,7 +48,9 @@ fn protocol_error(reason: &str) -> FrameError {
 
 /// A call's input as its handler reads it: the payloads of the caller's PUSHes, in order, until
 /// PUSH_END. Taking items grants the caller more (PULL); the stream ends (`None`) at PUSH_END.
-/// If the caller goes away or cancels, the handler is stopped with it.
+/// If the caller goes away or cancels, the handler is stopped with it; a reader that outlives
+/// the call (moved into a task of its own) gets an error instead of a clean end, so that it
+/// cannot take a cut-off input for a whole one.
 pub struct Input {
     conn: Arc<ConnInner>,
     id: u32,
@@ -85,9 +87,9 @@ impl Input {
 }
 
 impl Stream for Input {
-    type Item = Payload;
+    type Item = Result<Payload, CallError>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Payload>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(None);
@@ -101,12 +103,19 @@ impl Stream for Input {
                     this.taken = 0;
                 }
                 let conn = &this.conn;
-                Poll::Ready(Some(Payload::new(conn.codec, bytes, conn.config.max_depth)))
+                let payload = Payload::new(conn.codec, bytes, conn.config.max_depth);
+                Poll::Ready(Some(Ok(payload)))
             }
-            // PUSH_END, or the call ended (its entry, and with it the sender, is gone).
-            Poll::Ready(Some(InputEvent::End) | None) => {
+            Poll::Ready(Some(InputEvent::End)) => {
                 this.done = true;
                 Poll::Ready(None)
+            }
+            // The call ended before PUSH_END (its entry, and with it the sender, is gone).
+            Poll::Ready(None) => {
+                this.done = true;
+                Poll::Ready(Some(Err(CallError::Cancelled(
+                    "the call ended before the caller's last item".into(),
+                ))))
             }
         }
     }
@@ -116,13 +125,21 @@ impl Stream for Input {
 pub(crate) struct Pump {
     conn: Arc<ConnInner>,
     id: u32,
+    credit: Arc<Semaphore>,
     task: tokio::task::AbortHandle,
 }
 
 impl Drop for Pump {
     fn drop(&mut self) {
         self.task.abort();
-        lock(&self.conn.pumps).remove(&self.id);
+        // Only this call's entry: once the call ended, its id may be in use again.
+        let mut pumps = lock(&self.conn.pumps);
+        if pumps
+            .get(&self.id)
+            .is_some_and(|c| Arc::ptr_eq(c, &self.credit))
+        {
+            pumps.remove(&self.id);
+        }
     }
 }
 
@@ -194,14 +211,13 @@ impl ConnInner {
         let credit = Arc::new(Semaphore::new(INPUT_WINDOW as usize));
         lock(&self.pumps).insert(id, credit.clone());
         let conn = self.clone();
+        let grant = credit.clone();
         let task = tokio::spawn(async move {
             let mut items = std::pin::pin!(items);
             loop {
-                // Closed when the connection finishes.
-                match credit.acquire().await {
-                    Ok(permit) => permit.forget(),
-                    Err(_) => return,
-                }
+                // The next item is taken before waiting for room: PUSH_END needs no credit
+                // (PROTOCOL §2.7), so the end must be seen without it. At most this one item
+                // waits beyond the grant.
                 let frame = match items.next().await {
                     Some(item) => match wire::push(conn.codec, id, &item) {
                         Ok(frame) => frame,
@@ -216,6 +232,11 @@ impl ConnInner {
                         return;
                     }
                 };
+                // Closed when the call or the connection ends.
+                match grant.acquire().await {
+                    Ok(permit) => permit.forget(),
+                    Err(_) => return,
+                }
                 if conn.send(frame).await.is_err() {
                     return;
                 }
@@ -224,7 +245,15 @@ impl ConnInner {
         Pump {
             conn: self.clone(),
             id,
+            credit,
             task: task.abort_handle(),
+        }
+    }
+
+    /// Call `id` ended (END or ERROR arrived): its pump stops even if nobody polls the call.
+    pub(super) fn stop_pump(&self, id: u32) {
+        if let Some(credit) = lock(&self.pumps).remove(&id) {
+            credit.close();
         }
     }
 

@@ -33,6 +33,9 @@ pub(super) enum Pending {
     Stream {
         tx: mpsc::UnboundedSender<StreamEvent>,
         credit: u32,
+        /// This side sends items too (a DUPLEX): its pump stops when the call ends, whether or
+        /// not the application polls the call.
+        sends: bool,
     },
 }
 
@@ -105,8 +108,11 @@ impl ConnInner {
                 self.stats.sub(|c| &c.calls_in_flight, 1);
                 let _ = tx.send(result);
             }
-            Some(Pending::Stream { tx, .. }) => {
+            Some(Pending::Stream { tx, sends, .. }) => {
                 self.stats.sub(|c| &c.calls_in_flight, 1);
+                if sends {
+                    self.stop_pump(id);
+                }
                 if let Err(e) = result {
                     let _ = tx.send(StreamEvent::Error(e));
                 }
@@ -119,7 +125,7 @@ impl ConnInner {
     pub(super) fn stream_item(&self, id: u32, item: Bytes) -> Result<(), FrameError> {
         let mut map = lock(&self.pending);
         match map.map.get_mut(&id) {
-            Some(Pending::Stream { tx, credit }) => {
+            Some(Pending::Stream { tx, credit, .. }) => {
                 if *credit == 0 {
                     return Err(FrameError {
                         close_code: code::PROTOCOL_ERROR,
@@ -142,8 +148,11 @@ impl ConnInner {
         }
         let entry = map.map.remove(&id);
         drop(map);
-        if let Some(Pending::Stream { tx, .. }) = entry {
+        if let Some(Pending::Stream { tx, sends, .. }) = entry {
             self.stats.sub(|c| &c.calls_in_flight, 1);
+            if sends {
+                self.stop_pump(id);
+            }
             let _ = tx.send(StreamEvent::End);
         }
         Ok(())
@@ -289,7 +298,7 @@ impl ConnInner {
         let id = self.next_id();
         let window = self.config.stream_window;
         let msg = wire::stream(self.codec, id, method, ms, window, args);
-        self.open_stream(id, msg, window, deadline).await
+        self.open_stream(id, msg, window, deadline, false).await
     }
 
     /// Registers a call answered by ITEMs (STREAM, DUPLEX) with `window` as the callee's first
@@ -300,9 +309,15 @@ impl ConnInner {
         msg: Vec<u8>,
         window: u32,
         deadline: Option<Instant>,
+        sends: bool,
     ) -> Result<ActiveStream, CallError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.insert_pending(id, Pending::Stream { tx, credit: window })?;
+        let pending = Pending::Stream {
+            tx,
+            credit: window,
+            sends,
+        };
+        self.insert_pending(id, pending)?;
         let active = ActiveStream {
             conn: self.clone(),
             id,
@@ -356,7 +371,7 @@ impl ConnInner {
         let id = self.next_id();
         let window = self.config.stream_window;
         let msg = wire::open(self.codec, id, method, ms, Some(window), args);
-        let mut active = self.open_stream(id, msg, window, deadline).await?;
+        let mut active = self.open_stream(id, msg, window, deadline, true).await?;
         active.pump = Some(self.start_pump(id, items));
         Ok(active)
     }
@@ -395,7 +410,8 @@ impl ActiveStream {
     ) -> Poll<Option<Result<Payload, CallError>>> {
         if let Some(s) = &mut self.sleep {
             if s.as_mut().poll(cx).is_ready() {
-                // Not `done`: dropping the stream sends CANCEL.
+                // Not `done`: dropping the stream sends CANCEL. The sending stops now.
+                self.pump = None;
                 return Poll::Ready(Some(Err(CallError::DeadlineExceeded)));
             }
         }
