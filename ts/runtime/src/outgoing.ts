@@ -261,12 +261,9 @@ export class OutgoingCalls {
     if (Number.isFinite(timeoutMs) && timeoutMs <= MAX_TIMER) {
       entry.timer = setTimeout(
         () => {
-          // §2.4: fail locally whether or not anything arrives. The callee was sent the same
-          // deadline and stops by it itself, so no CANCEL: one would race its own timer, and a
-          // handler whose calls inherit that deadline would see its call cancelled rather than
-          // expired, depending on which came first.
+          // §2.4: fail locally whether or not anything arrives, and tell the callee to stop.
           if (this.pending.get(entry.id) !== entry) return;
-          this.release(entry);
+          this.cancel(entry.id);
           this.fail(entry, new RpcError('DEADLINE_EXCEEDED', 'deadline exceeded', { method: entry.method }));
         },
         Math.max(0, timeoutMs),
