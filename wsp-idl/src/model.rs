@@ -317,11 +317,6 @@ impl MethodKind {
         }
     }
 
-    /// Whether the caller sends a stream of items ([`Method::input`]).
-    pub fn has_input(self) -> bool {
-        matches!(self, MethodKind::ClientStream | MethodKind::BidiStream)
-    }
-
     /// Whether the callee answers with a stream of items.
     pub fn has_output_stream(self) -> bool {
         matches!(self, MethodKind::Stream | MethodKind::BidiStream)

@@ -85,19 +85,25 @@ impl FloatValue for f64 {
     }
 }
 
+/// How JSON writes a float it has no number for: `"NaN"`, `"Infinity"` or `"-Infinity"`
+/// (PROTOCOL §5). For a non-finite `v` only.
+pub(crate) fn non_finite_text(v: f64) -> &'static str {
+    if v.is_nan() {
+        "NaN"
+    } else if v > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
 impl<T: FloatValue> SerializeAs<T> for Float {
     fn serialize_as<S: Serializer>(source: &T, serializer: S) -> Result<S::Ok, S::Error> {
         let v = source.to_f64();
         if v.is_finite() || !serializer.is_human_readable() {
             return source.serialize(serializer);
         }
-        serializer.serialize_str(if v.is_nan() {
-            "NaN"
-        } else if v > 0.0 {
-            "Infinity"
-        } else {
-            "-Infinity"
-        })
+        serializer.serialize_str(non_finite_text(v))
     }
 }
 

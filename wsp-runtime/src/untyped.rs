@@ -7,6 +7,8 @@
 //! two), and what an [`FnService`](crate::FnService) answers.
 
 use rmpv::Value;
+
+use crate::adapt::non_finite_text;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 
@@ -31,13 +33,7 @@ impl Serialize for Untyped<&Value> {
         if float.is_finite() || !serializer.is_human_readable() {
             return self.0.serialize(serializer);
         }
-        serializer.serialize_str(if float.is_nan() {
-            "NaN"
-        } else if float > 0.0 {
-            "Infinity"
-        } else {
-            "-Infinity"
-        })
+        serializer.serialize_str(non_finite_text(float))
     }
 }
 
