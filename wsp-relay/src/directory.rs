@@ -150,6 +150,14 @@ impl Directory {
         withdrawn
     }
 
+    /// Whether `key` has a spare idle or lingering here (what makes a cluster node answer
+    /// claims for it).
+    pub(crate) fn known(&self, key: PublicKey, codec: Codec) -> bool {
+        lock(&self.routes)
+            .get(&(key, codec))
+            .is_some_and(|e| e.known(self.limits.linger))
+    }
+
     /// Whether `key` is known under a codec other than `codec` (to tell a caller why it is
     /// not found).
     pub(crate) fn known_in_other_codec(&self, key: PublicKey, codec: Codec) -> bool {

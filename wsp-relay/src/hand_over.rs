@@ -15,19 +15,56 @@ use wsp_runtime::Codec;
 use wsp_runtime::close_code as code;
 use wsp_runtime::relay::{PublicKey, Purpose, RelayFrame, VERSION};
 
+use crate::cluster::{Cluster, Remote};
 use crate::directory::{Claim, Offer};
 use crate::pipe::pipe;
 use crate::{RelayInner, Ws};
 
 /// A caller on its way to a spare of `target`.
 pub(crate) struct Caller {
-    ws: Ws,
+    link: Link,
     codec: Codec,
     target: PublicKey,
     /// The caller's verified key, if it proved one.
     key: Option<PublicKey>,
     /// Until when it may wait for a spare.
     deadline: Instant,
+}
+
+/// Where a caller is: connected to this node, or to another node of the cluster that asked
+/// this one for a spare.
+// A link is made once per caller and moved a few times: not worth a box for the common case.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Link {
+    Ws(Ws),
+    Node(Remote),
+}
+
+impl Caller {
+    pub(crate) fn new(
+        link: Link,
+        codec: Codec,
+        target: PublicKey,
+        key: Option<PublicKey>,
+        deadline: Instant,
+    ) -> Caller {
+        Caller {
+            link,
+            codec,
+            target,
+            key,
+            deadline,
+        }
+    }
+}
+
+/// Refuses a caller with `c` and `reason`: its connection is closed with them, here or at its
+/// node.
+async fn refuse(link: Link, c: u16, reason: &str) {
+    match link {
+        Link::Ws(ws) => close(ws, c, reason).await,
+        Link::Node(remote) => remote.refuse(c, reason).await,
+    }
 }
 
 /// Runs the relay handshake on a freshly upgraded connection and hands it on; `started` is
@@ -79,14 +116,12 @@ pub(crate) async fn handshake(relay: Arc<RelayInner>, mut ws: Ws, codec: Codec, 
                     Some(key)
                 }
             };
-            let caller = Caller {
-                ws,
-                codec,
-                target,
-                key,
-                deadline: Instant::now() + relay.config.wait_for_spare,
-            };
-            route(relay, caller).await;
+            let deadline = Instant::now() + relay.config.wait_for_spare;
+            route(
+                relay,
+                Caller::new(Link::Ws(ws), codec, target, key, deadline),
+            )
+            .await;
         }
         Ok(_) => {
             close(
@@ -101,13 +136,23 @@ pub(crate) async fn handshake(relay: Arc<RelayInner>, mut ws: Ws, codec: Codec, 
 }
 
 /// Sends `caller` to an idle spare of its target, waiting for one up to its deadline; closes
-/// it with a defined code when there is none.
+/// it with a defined code when there is none. A caller at this node whose target this node
+/// does not know is routed through the cluster, if there is one.
 pub(crate) async fn route(relay: Arc<RelayInner>, mut caller: Caller) {
     let mut shutdown = relay.shutdown.subscribe();
     loop {
         let ticket = match relay.directory.claim(caller.target, caller.codec) {
             Claim::Spare(ticket) => ticket,
             Claim::Unknown => {
+                let ws = match caller.link {
+                    // The asking node tries another one.
+                    Link::Node(remote) => return remote.gone().await,
+                    Link::Ws(ws) => ws,
+                };
+                if let Some(cluster) = relay.cluster.clone() {
+                    caller.link = Link::Ws(ws);
+                    return through_cluster(relay, &cluster, caller).await;
+                }
                 relay.stats.count_unknown_key();
                 let reason = if relay
                     .directory
@@ -117,12 +162,12 @@ pub(crate) async fn route(relay: Arc<RelayInner>, mut caller: Caller) {
                 } else {
                     "relay: unknown key"
                 };
-                return close(caller.ws, code::RELAY_UNKNOWN_KEY, reason).await;
+                return close(ws, code::RELAY_UNKNOWN_KEY, reason).await;
             }
             Claim::Overloaded => {
                 relay.stats.count_overloaded();
-                return close(
-                    caller.ws,
+                return refuse(
+                    caller.link,
                     code::RELAY_OVERLOADED,
                     "relay: too many callers wait",
                 )
@@ -136,11 +181,11 @@ pub(crate) async fn route(relay: Arc<RelayInner>, mut caller: Caller) {
                         Ok(Err(_)) => continue,
                         Err(_) => {
                             relay.stats.count_unavailable();
-                            return close(caller.ws, code::RELAY_UNAVAILABLE, "relay: no spare of the target became free").await;
+                            return refuse(caller.link, code::RELAY_UNAVAILABLE, "relay: no spare of the target became free").await;
                         }
                     },
                     _ = crate::stopping(&mut shutdown) => {
-                        return close(caller.ws, code::GOING_AWAY, "relay shutting down").await;
+                        return refuse(caller.link, code::GOING_AWAY, "relay shutting down").await;
                     }
                 }
             }
@@ -149,6 +194,46 @@ pub(crate) async fn route(relay: Arc<RelayInner>, mut caller: Caller) {
             Ok(()) => return,
             // That spare went away just now: try the next.
             Err(back) => caller = back,
+        }
+    }
+}
+
+/// Routes a caller at this node to a spare at another node of the cluster.
+async fn through_cluster(relay: Arc<RelayInner>, cluster: &Arc<Cluster>, caller: Caller) {
+    let Link::Ws(mut ws) = caller.link else {
+        unreachable!("only callers at this node are routed through the cluster")
+    };
+    let wait = caller.deadline.saturating_duration_since(Instant::now());
+    let claim = cluster.claim(
+        caller.target,
+        caller.codec,
+        caller.key,
+        wait,
+        relay.config.handshake_timeout,
+    );
+    let mut shutdown = relay.shutdown.subscribe();
+    let tunnel = tokio::select! {
+        r = claim => r,
+        _ = crate::stopping(&mut shutdown) => Err((code::GOING_AWAY, "relay shutting down".into())),
+    };
+    match tunnel {
+        Ok(tunnel) => {
+            if ws
+                .send(RelayFrame::Connected.encode(caller.codec))
+                .await
+                .is_ok()
+            {
+                pipe(&relay, ws, tunnel).await;
+            }
+        }
+        Err((c, reason)) => {
+            match c {
+                code::RELAY_UNKNOWN_KEY => relay.stats.count_unknown_key(),
+                code::RELAY_UNAVAILABLE => relay.stats.count_unavailable(),
+                code::RELAY_OVERLOADED => relay.stats.count_overloaded(),
+                _ => {}
+            }
+            close(ws, c, &reason).await
         }
     }
 }
@@ -168,6 +253,9 @@ async fn keep_spare(relay: Arc<RelayInner>, mut ws: Ws, codec: Codec, key: Publi
             return close(ws, code::RELAY_OVERLOADED, "relay: too many keys or spares").await;
         }
     };
+    if let Some(cluster) = &relay.cluster {
+        cluster.hold(&relay, key, codec).await;
+    }
     let registered = RelayFrame::Registered {
         ping_interval_ms: u64::try_from(config.ping_interval.as_millis()).unwrap_or(u64::MAX),
     };
@@ -215,7 +303,7 @@ async fn keep_spare(relay: Arc<RelayInner>, mut ws: Ws, codec: Codec, key: Publi
 }
 
 /// Joins `caller` to the spare `host`: HANDOVER, wait for READY, CONNECTED, then copy.
-async fn hand_over(relay: Arc<RelayInner>, mut host: Ws, mut caller: Caller) {
+async fn hand_over(relay: Arc<RelayInner>, mut host: Ws, caller: Caller) {
     let codec = caller.codec;
     let handover = RelayFrame::Handover { caller: caller.key };
     let ready = tokio::time::timeout(relay.config.handshake_timeout, async {
@@ -229,21 +317,29 @@ async fn hand_over(relay: Arc<RelayInner>, mut host: Ws, mut caller: Caller) {
         tokio::spawn(route(relay.clone(), caller));
         return close(host, code::PROTOCOL_ERROR, "relay: no READY after HANDOVER").await;
     }
-    if caller
-        .ws
-        .send(RelayFrame::Connected.encode(codec))
-        .await
-        .is_err()
-    {
-        return close(
+    let lost = |host| {
+        close(
             host,
             code::RELAY_PEER_LOST,
             "relay: the other end's connection was lost",
         )
-        .await;
+    };
+    match caller.link {
+        Link::Ws(mut ws) => {
+            if ws.send(RelayFrame::Connected.encode(codec)).await.is_err() {
+                return lost(host).await;
+            }
+            relay.stats.count_handover();
+            pipe(&relay, ws, host).await;
+        }
+        Link::Node(remote) => {
+            let Some(tunnel) = remote.accept().await else {
+                return lost(host).await;
+            };
+            relay.stats.count_handover();
+            pipe(&relay, tunnel, host).await;
+        }
     }
-    relay.stats.count_handover();
-    pipe(&relay, caller.ws, host).await;
 }
 
 /// The next data message (pings and pongs are answered by the WebSocket layer); `None` when

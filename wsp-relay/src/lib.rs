@@ -36,6 +36,7 @@ use wsp_runtime::relay::{PublicKey, Purpose, proof_text};
 use wsp_runtime::tls::{MaybeTls, ServerTls};
 use wsp_runtime::{Codec, OriginPolicy};
 
+mod cluster;
 mod directory;
 mod hand_over;
 mod pipe;
@@ -57,6 +58,7 @@ pub struct RelayBuilder {
     config: Timing,
     tls: Option<ServerTls>,
     origins: OriginPolicy,
+    nats: Option<String>,
 }
 
 /// The relay's timing.
@@ -82,6 +84,7 @@ impl Default for RelayBuilder {
             max_message_size: 16 << 20,
             tls: None,
             origins: OriginPolicy::Any,
+            nats: None,
             config: Timing {
                 handshake_timeout: Duration::from_secs(10),
                 wait_for_spare: Duration::from_secs(5),
@@ -196,7 +199,18 @@ impl RelayBuilder {
         self
     }
 
-    /// Binds `addr` (port 0 picks a free port) and starts relaying.
+    /// Makes this relay a node of a cluster whose nodes share their routing through the NATS
+    /// server at `url` (e.g. `nats://10.0.0.2:4222`; a comma-separated list for a NATS
+    /// cluster): a caller at any node reaches a host registered at any other (PROTOCOL.md
+    /// §11.8). Without it the relay stands alone and needs no NATS. Every node's NATS
+    /// connection is trusted with all routes: secure the NATS server accordingly.
+    pub fn cluster(mut self, url: impl Into<String>) -> Self {
+        self.nats = Some(url.into());
+        self
+    }
+
+    /// Binds `addr` (port 0 picks a free port) and starts relaying; with a
+    /// [`cluster`](Self::cluster) URL, connects to NATS first (an error if it cannot).
     pub async fn bind<A: ToSocketAddrs>(mut self, addr: A) -> std::io::Result<Relay> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
@@ -211,6 +225,11 @@ impl RelayBuilder {
                 "a relay on a non-loopback address needs the name peers dial it by (--name)",
             ));
         }
+        let shutdown = watch::channel(false).0;
+        let cluster = match &self.nats {
+            Some(url) => Some(cluster::Cluster::join(url, shutdown.subscribe()).await?),
+            None => None,
+        };
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size));
@@ -229,8 +248,9 @@ impl RelayBuilder {
             origins: self.origins,
             slots: Arc::new(Semaphore::new(self.max_connections)),
             max_connections: self.max_connections,
-            shutdown: watch::channel(false).0,
+            shutdown,
             stats: Counters::default(),
+            cluster,
         });
         tokio::spawn(accept_loop(inner.clone(), listener));
         Ok(Relay { inner })
@@ -249,6 +269,8 @@ pub(crate) struct RelayInner {
     max_connections: usize,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) stats: Counters,
+    /// This node's cluster membership, if it is one.
+    pub(crate) cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl RelayInner {

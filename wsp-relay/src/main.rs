@@ -34,6 +34,10 @@ struct Args {
     /// Without any, pages of every origin may (the peers prove their keys).
     #[arg(long)]
     allow_origin: Vec<String>,
+    /// A NATS server (nats://host:port; comma-separated for a NATS cluster): run as one node
+    /// of a relay cluster whose nodes share their routing through it.
+    #[arg(long)]
+    nats: Option<String>,
     /// PEM certificate chain (the relay's certificate first): serve wss:// (with --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<std::path::PathBuf>,
@@ -61,6 +65,9 @@ async fn main() -> std::io::Result<()> {
         let tls = wsp_runtime::tls::ServerTls::from_pem_files(cert, key)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         builder = builder.tls(tls);
+    }
+    if let Some(url) = args.nats {
+        builder = builder.cluster(url);
     }
     let relay = builder.bind(&args.listen).await?;
     println!("wsp-relay listening on {}", relay.url());

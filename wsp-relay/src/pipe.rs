@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use wsp_runtime::close_code as code;
 
-use crate::{RelayInner, Ws};
+use crate::RelayInner;
 
 /// Which end of a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +36,20 @@ enum Ending {
     Shutdown,
 }
 
+/// One end of a route: a WebSocket accepted here, or this node's end of a tunnel to another
+/// relay node (`cluster/tunnel.rs`), which behaves like one.
+pub(crate) trait RouteEnd:
+    Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin
+{
+}
+
+impl<T> RouteEnd for T where
+    T: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin
+{
+}
+
 /// Copies between `caller` and `host` until one end closes, then closes the other alike.
-pub(crate) async fn pipe(relay: &RelayInner, caller: Ws, host: Ws) {
+pub(crate) async fn pipe(relay: &RelayInner, caller: impl RouteEnd, host: impl RouteEnd) {
     let (mut caller_tx, mut caller_rx) = caller.split();
     let (mut host_tx, mut host_rx) = host.split();
     let mut shutdown = relay.shutdown.subscribe();
@@ -93,9 +105,9 @@ fn close(c: u16, reason: &'static str) -> Option<CloseFrame> {
 }
 
 /// Sends `frame` (if any), flushes, and reads until the end's close arrives or `timeout`.
-async fn finish(
-    tx: &mut SplitSink<Ws, Message>,
-    rx: &mut SplitStream<Ws>,
+async fn finish<S: RouteEnd>(
+    tx: &mut SplitSink<S, Message>,
+    rx: &mut SplitStream<S>,
     frame: Option<Option<CloseFrame>>,
     timeout: Duration,
 ) {
@@ -127,10 +139,10 @@ async fn finish(
 /// socket for a burst instead of one per message); the WebSocket layer flushes by itself past
 /// its write buffer size, and a write that cannot complete stops the reading, so the relay
 /// still holds no more than about one buffer per direction.
-async fn copy(
+async fn copy<F: RouteEnd, T: RouteEnd>(
     relay: &RelayInner,
-    from: &mut SplitStream<Ws>,
-    to: &mut SplitSink<Ws, Message>,
+    from: &mut SplitStream<F>,
+    to: &mut SplitSink<T, Message>,
     end: End,
 ) -> Ending {
     let other = match end {

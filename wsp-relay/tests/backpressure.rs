@@ -3,60 +3,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use wsp_runtime::relay::{Identity, Purpose, RelayFrame, proof_text};
-
-/// The relay process, killed when dropped.
-struct RelayProcess(Child);
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl RelayProcess {
-    fn start() -> (RelayProcess, String) {
-        RelayProcess::start_with(&[])
-    }
-
-    fn start_with(extra: &[&str]) -> (RelayProcess, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wsp-relay"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the relay binary starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("wsp-relay listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        (RelayProcess(child), url)
-    }
-
-    /// Resident memory of the relay process, in bytes.
-    fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap();
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap();
-        kb * 1024
-    }
-}
 
 #[tokio::test]
 async fn a_flood_into_a_reader_that_does_not_read_stays_bounded_in_the_relay() {

@@ -42,6 +42,9 @@ pub mod code {
     pub const RELAY_UNAVAILABLE: u16 = 4203;
     /// Relay: the other end's connection to the relay was lost without a close frame.
     pub const RELAY_PEER_LOST: u16 = 4204;
+    /// Relay cluster: messages of the route between two relay nodes were lost (core NATS
+    /// delivers at most once; e.g. a slow-consumer cut) or broke the tunnel's rules.
+    pub const RELAY_LINK_BROKEN: u16 = 4205;
     /// End-to-end encryption: the handshake failed (the target does not hold the key it was
     /// called by, a malformed handshake message, or one end does not encrypt).
     pub const E2E_HANDSHAKE_FAILED: u16 = 4210;

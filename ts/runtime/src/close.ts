@@ -32,6 +32,8 @@ export const CloseCode = {
   RELAY_UNAVAILABLE: 4203,
   /** Sent by a relay: the other end's connection was lost without a close frame. */
   RELAY_PEER_LOST: 4204,
+  /** Sent by a relay cluster: messages of the route between two relay nodes were lost. */
+  RELAY_LINK_BROKEN: 4205,
   /** End-to-end encryption through a relay (§12.1): the handshake failed; sent by the end that found it. */
   E2E_HANDSHAKE_FAILED: 4210,
   /** End-to-end encryption (§12.2): a message failed authentication or broke the framing. */

@@ -2,7 +2,12 @@
 //! a raw relay client that speaks the relay protocol by hand (PROTOCOL.md §11).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod nats;
+pub mod process;
 pub mod proxy;
+
+#[allow(unused_imports)]
+pub use process::RelayProcess;
 
 use std::sync::Arc;
 use std::time::Duration;

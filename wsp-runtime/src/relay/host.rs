@@ -4,7 +4,7 @@
 //! failure it waits per the reconnect policy first (so a host re-registers by itself when the
 //! relay comes back).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::SinkExt;
@@ -36,6 +36,8 @@ const DEFAULT_SPARES: usize = 2;
 #[derive(Clone, Debug)]
 pub struct RelayOptions {
     url: String,
+    /// Other nodes of the same relay cluster, tried in turn after `url`.
+    also: Vec<String>,
     identity: Identity,
     spares: usize,
     codec: Codec,
@@ -51,6 +53,7 @@ impl RelayOptions {
     pub fn new(url: impl Into<String>, identity: Identity) -> RelayOptions {
         RelayOptions {
             url: url.into(),
+            also: Vec::new(),
             identity,
             spares: DEFAULT_SPARES,
             codec: Codec::MsgPack,
@@ -59,6 +62,15 @@ impl RelayOptions {
             encrypt: true,
             tls: ClientTls::default(),
         }
+    }
+
+    /// Another node of the same relay cluster (`wsp_relay::RelayBuilder::cluster`), where
+    /// spares register when the current node cannot be reached or refuses them; repeatable,
+    /// tried in the order given after the first URL, and round again. Callers reach the host
+    /// through any node of the cluster, whichever node its spares are at.
+    pub fn also(mut self, url: impl Into<String>) -> Self {
+        self.also.push(url.into());
+        self
     }
 
     /// End-to-end encryption of every relayed connection (default on, PROTOCOL.md §12):
@@ -132,6 +144,7 @@ impl ServerBuilder {
             stop: watch::channel(false).0,
             handovers: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
+            node: AtomicUsize::new(0),
         });
         let first = tokio::time::timeout(shared.config.handshake_timeout, shared.open_spare())
             .await
@@ -155,17 +168,34 @@ struct HostShared {
     stop: watch::Sender<bool>,
     handovers: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Which of the relay's URLs spares register at now (an index into `url` and `also`).
+    node: AtomicUsize,
 }
 
 /// A registered spare: its socket, the socket's message clock, the relay's ping interval.
 type Spare = (DialedWs, Arc<MessageClock>, std::time::Duration);
 
 impl HostShared {
+    /// Registers a spare at the current node; when that fails, the next spare tries the next
+    /// node (if there are several).
     async fn open_spare(&self) -> Result<Spare, ConnectError> {
         let o = &self.options;
-        let (mut ws, clock, uri) = dial(&o.url, o.codec, &o.headers, &self.config, &o.tls).await?;
-        let ping = register(&mut ws, o.codec, &relay_name(&uri), &o.identity).await?;
-        Ok((ws, clock, ping))
+        let at = self.node.load(Ordering::Relaxed);
+        let url = if at == 0 { &o.url } else { &o.also[at - 1] };
+        let opened = async {
+            let (mut ws, clock, uri) = dial(url, o.codec, &o.headers, &self.config, &o.tls).await?;
+            let ping = register(&mut ws, o.codec, &relay_name(&uri), &o.identity).await?;
+            Ok((ws, clock, ping))
+        }
+        .await;
+        if opened.is_err() {
+            // Only the first spare to fail here moves on, not every spare failing at once.
+            let next = (at + 1) % (o.also.len() + 1);
+            let _ = self
+                .node
+                .compare_exchange(at, next, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        opened
     }
 }
 
@@ -313,9 +343,13 @@ impl RelayHost {
         self.shared.key
     }
 
-    /// The relay's URL.
+    /// The URL of the relay (or the node of a relay cluster) its spares register at now.
     pub fn relay_url(&self) -> &str {
-        &self.shared.options.url
+        let o = &self.shared.options;
+        match self.shared.node.load(Ordering::Relaxed) {
+            0 => &o.url,
+            n => &o.also[n - 1],
+        }
     }
 
     /// Spare connections registered at the relay and idle right now, as it changes (to wait
