@@ -99,7 +99,8 @@ async fn every_method_kind_both_ways_across_two_nodes() {
     b.close().await;
 }
 
-#[tokio::test]
+// Two workers: the nodes' heartbeats keep running while a debug build decodes megabytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_carry_messages_larger_than_a_chunk_and_the_window() {
     let nats = Nats::start().await;
     let (a, b, c) = (node(&nats).await, node(&nats).await, node(&nats).await);

@@ -9,8 +9,10 @@
 //!   not know the key. "No responders" means no node holds it: the caller is refused at once,
 //!   not after a timeout. The node that answers runs the ordinary hand-over with one of its
 //!   spares and replies; from then on the route is a [`Tunnel`] between the two nodes.
-//! - **Liveness:** every node publishes a heartbeat; a tunnel whose other node has not been
-//!   heard for [`NODE_SILENCE`] ends its route with `RELAY_PEER_LOST`.
+//! - **Liveness:** every node publishes a heartbeat, its own included; a tunnel whose other
+//!   node has not been heard for [`NODE_SILENCE`] (neither its heartbeat nor the tunnel) ends
+//!   its route with `RELAY_PEER_LOST` — unless this node's own heartbeat is late too, which
+//!   means this node was stalled, not the other one (see [`Cluster::lost`]).
 //!
 //! Nodes trust each other: whoever may publish on the NATS subjects `wsp.relay.>` is part of
 //! the relay. Secure the NATS server accordingly (its own authentication and TLS).
@@ -38,6 +40,9 @@ pub(crate) use tunnel::Tunnel;
 const NODE_HEARTBEAT: Duration = Duration::from_millis(250);
 /// A node not heard for this long is taken for dead: its tunnels end.
 pub(crate) const NODE_SILENCE: Duration = Duration::from_secs(1);
+/// A node that has not heard its own heartbeat for this long is cut off from NATS: its tunnels
+/// end.
+const NATS_SILENCE: Duration = Duration::from_secs(5);
 /// How often a node checks whether it still holds the keys it answers for.
 const HOLD_CHECK: Duration = Duration::from_millis(500);
 /// Longest a spare's registration waits for its key's subscription.
@@ -85,10 +90,12 @@ impl Cluster {
             .await
             .map_err(|e| io(&e))?;
         let mut alive = nats.subscribe(ALIVE).await.map_err(|e| io(&e))?;
+        let node = random_u64();
         let cluster = Arc::new(Cluster {
             nats,
-            node: random_u64(),
-            seen: Mutex::default(),
+            node,
+            // Its own heartbeat counts from the start.
+            seen: Mutex::new(HashMap::from([(node, Instant::now())])),
             held: Mutex::default(),
         });
         let me = cluster.clone();
@@ -117,11 +124,17 @@ impl Cluster {
         lock(&self.seen).insert(node, Instant::now());
     }
 
-    /// Whether `node` was heard within [`NODE_SILENCE`].
-    pub(crate) fn alive(&self, node: u64) -> bool {
-        lock(&self.seen)
-            .get(&node)
-            .is_some_and(|t| t.elapsed() < NODE_SILENCE)
+    /// Whether `node` is to be taken for dead by a tunnel that last heard from it at
+    /// `tunnel_heard`: neither its heartbeat nor the tunnel came for [`NODE_SILENCE`] while
+    /// this node's own heartbeat did come back (so it is not this node that was stalled, its
+    /// tasks starved or its messages queued), or this node's own heartbeat stayed away for
+    /// [`NATS_SILENCE`] (NATS is away: nothing crosses).
+    pub(crate) fn lost(&self, node: u64, tunnel_heard: Instant) -> bool {
+        let seen = lock(&self.seen);
+        let since = |n: u64| seen.get(&n).map_or(Duration::MAX, |t| t.elapsed());
+        let own = since(self.node);
+        let other = since(node).min(tunnel_heard.elapsed());
+        (other >= NODE_SILENCE && own < NODE_SILENCE / 2) || own >= NATS_SILENCE
     }
 
     /// Makes this node answer claims for `key` while it holds it (called when a spare of the

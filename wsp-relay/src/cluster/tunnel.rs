@@ -15,14 +15,17 @@
 //!   of the window was taken by the pipe), so a receiver holds at most a window and a chunk
 //!   per tunnel and a fast sender is slowed, back to its WebSocket's TCP window;
 //! - a close travels as a `CLOSE` and is answered like a WebSocket close;
-//! - the other node's liveness is its node heartbeat (`Cluster::alive`); a node silent for
-//!   [`super::NODE_SILENCE`] ends the route with `RELAY_PEER_LOST`.
+//! - the other node's liveness is its node heartbeat or this tunnel's traffic
+//!   (`Cluster::lost`); a node silent for [`super::NODE_SILENCE`] ends the route with
+//!   `RELAY_PEER_LOST`.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_nats::{Subject, Subscriber};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -47,6 +50,10 @@ const TEXT: u8 = 2;
 const MORE: u8 = 0x80;
 const CREDIT: u8 = 3;
 const CLOSE: u8 = 4;
+/// Several whole small messages, each a kind (1 or 2), a length (u32) and its bytes.
+const BATCH: u8 = 5;
+/// Largest message sent in a batch rather than on its own.
+const BATCH_ITEM: usize = 16 << 10;
 
 /// How often an end checks that the other node is alive.
 const CHECK: Duration = Duration::from_millis(100);
@@ -181,53 +188,77 @@ impl Link {
         // Chunks of the message being sent, waiting for credit.
         let mut sending: Option<(u8, Bytes)> = None;
         let mut close_sent = false;
+        // A message taken from the pipe and not yet sent (it did not fit the last batch).
+        let mut stash: Option<Message> = None;
+        // What one NATS message brought, reused.
+        let mut arrived = Vec::new();
+        // When the tunnel last brought something: the other node is alive too.
+        let mut heard = Instant::now();
         let end = loop {
             if let Some((kind, rest)) = sending.take() {
                 sending = self.send_chunks(kind, rest).await;
             }
+            if sending.is_none() && !close_sent {
+                if let Some(m) = stash.take() {
+                    match m {
+                        Message::Binary(b) => {
+                            (sending, stash) = self.send_data(BINARY, b, &mut outbound).await
+                        }
+                        Message::Text(t) => {
+                            (sending, stash) = self.send_data(TEXT, t.into(), &mut outbound).await
+                        }
+                        Message::Close(f) => {
+                            self.send_close(f).await;
+                            close_sent = true;
+                        }
+                        // Each hop keeps its own keep-alive; the nodes' heartbeats cover this one.
+                        _ => {}
+                    }
+                    continue;
+                }
+            }
             tokio::select! {
                 m = sub.next() => match m {
-                    Some(m) => match self.receive(m.payload) {
-                        Ok(Some(message)) => {
+                    Some(m) => {
+                        heard = Instant::now();
+                        let outcome = self.receive(m.payload, &mut arrived);
+                        let mut closed = false;
+                        for message in arrived.drain(..) {
                             let close = message.is_close();
                             if close && !close_sent {
                                 // Answered like a WebSocket close.
                                 let frame = match &message { Message::Close(f) => f.clone(), _ => None };
                                 self.send_close(frame).await;
                             }
+                            closed |= close;
                             if inbound.send(message).is_err() && !close {
-                                break End::Dropped;
-                            }
-                            if close {
-                                break End::Closed;
+                                break;
                             }
                         }
-                        Ok(None) => {}
-                        Err(why) => {
+                        if let Err(why) = outcome {
                             let _ = inbound.send(close(code::RELAY_LINK_BROKEN, why));
                             self.send_close(close_frame(code::RELAY_LINK_BROKEN, why)).await;
                             break End::Closed;
                         }
-                    },
+                        if closed {
+                            break End::Closed;
+                        }
+                        if inbound.is_closed() {
+                            break End::Dropped;
+                        }
+                    }
                     None => {
                         let _ = inbound.send(close(code::RELAY_PEER_LOST, "relay: the link to the other relay node was lost"));
                         break End::Closed;
                     }
                 },
                 _ = self.taken.notify.notified() => self.grant().await,
-                m = outbound.recv(), if sending.is_none() && !close_sent => match m {
-                    Some(Message::Binary(b)) => sending = Some((BINARY, b)),
-                    Some(Message::Text(t)) => sending = Some((TEXT, Bytes::from(t))),
-                    Some(Message::Close(f)) => {
-                        self.send_close(f).await;
-                        close_sent = true;
-                    }
-                    // Each hop keeps its own keep-alive; the nodes' heartbeats cover this one.
-                    Some(_) => {}
+                m = outbound.recv(), if sending.is_none() && stash.is_none() && !close_sent => match m {
+                    Some(m) => stash = Some(m),
                     None => break End::Dropped,
                 },
                 _ = check.tick() => {
-                    if !self.cluster.alive(self.peer) {
+                    if self.cluster.lost(self.peer, heard) {
                         let _ = inbound.send(close(code::RELAY_PEER_LOST, "relay: the other relay node stopped answering"));
                         break End::Closed;
                     }
@@ -242,6 +273,52 @@ impl Link {
             .await;
         }
         let _ = sub.unsubscribe().await;
+    }
+
+    /// Sends one data message: a small one together with the small ones queued behind it (one
+    /// NATS message for a burst of calls), a large one in chunks. Returns what waits for credit,
+    /// and a message taken from the queue that did not fit the batch.
+    async fn send_data(
+        &mut self,
+        kind: u8,
+        first: Bytes,
+        queue: &mut mpsc::Receiver<Message>,
+    ) -> (Option<(u8, Bytes)>, Option<Message>) {
+        if first.len() > BATCH_ITEM || self.sent >= self.allowed {
+            return (self.send_chunks(kind, first).await, None);
+        }
+        let mut batch = BytesMut::with_capacity(9 + 5 + first.len());
+        batch.put_u8(BATCH);
+        batch.put_u64(self.seq_out);
+        let mut data = 0u64;
+        let mut add = |batch: &mut BytesMut, kind: u8, m: &[u8]| {
+            batch.put_u8(kind);
+            batch.put_u32(m.len() as u32);
+            batch.put_slice(m);
+            data += m.len() as u64;
+        };
+        add(&mut batch, kind, &first);
+        let mut left = None;
+        // A batch stays within a chunk, so it overshoots the credit no more than a chunk does.
+        while batch.len() + 5 + BATCH_ITEM <= CHUNK {
+            let Ok(next) = queue.try_recv() else { break };
+            match &next {
+                Message::Binary(b) if b.len() <= BATCH_ITEM => add(&mut batch, BINARY, b),
+                Message::Text(t) if t.len() <= BATCH_ITEM => add(&mut batch, TEXT, t.as_bytes()),
+                _ => {
+                    left = Some(next);
+                    break;
+                }
+            }
+        }
+        self.seq_out += 1;
+        self.sent += data;
+        let _ = self
+            .cluster
+            .nats
+            .publish(self.to.clone(), batch.freeze())
+            .await;
+        (None, left)
     }
 
     /// Publishes chunks of `rest` while credit lasts; returns what is left.
@@ -291,24 +368,75 @@ impl Link {
         let _ = self.cluster.nats.publish(self.to.clone(), m.freeze()).await;
     }
 
-    /// Takes one tunnel message: a whole WebSocket message when it completes one.
-    fn receive(&mut self, mut m: Bytes) -> Result<Option<Message>, &'static str> {
+    /// Takes one tunnel message into `out`: the WebSocket messages it completes.
+    fn receive(&mut self, m: Bytes, out: &mut Vec<Message>) -> Result<(), &'static str> {
+        if m.first() == Some(&BATCH) {
+            return self.receive_batch(m, out);
+        }
+        if let Some(message) = self.receive_one(m)? {
+            out.push(message);
+        }
+        Ok(())
+    }
+
+    fn receive_batch(&mut self, mut m: Bytes, out: &mut Vec<Message>) -> Result<(), &'static str> {
+        const MALFORMED: &str = "relay: a malformed message between relay nodes";
+        self.sequence(&m)?;
+        if self.partial.is_some() {
+            return Err(MALFORMED);
+        }
+        let mut body = m.split_off(9);
+        while !body.is_empty() {
+            if body.len() < 5 {
+                return Err(MALFORMED);
+            }
+            let kind = body[0];
+            let len = u32::from_be_bytes(body[1..5].try_into().expect("4 bytes")) as usize;
+            if body.len() < 5 + len {
+                return Err(MALFORMED);
+            }
+            let item = body.slice(5..5 + len);
+            body = body.split_off(5 + len);
+            self.received += len as u64;
+            out.push(match kind {
+                BINARY => Message::Binary(item),
+                TEXT => Message::Text(Utf8Bytes::try_from(item).map_err(|_| MALFORMED)?),
+                _ => return Err(MALFORMED),
+            });
+        }
+        self.within_credit()
+    }
+
+    /// Checks a message's sequence number, and counts it.
+    fn sequence(&mut self, m: &[u8]) -> Result<(), &'static str> {
         if m.len() < 9 {
             return Err("relay: a malformed message between relay nodes");
         }
-        let kind = m[0];
         let seq = u64::from_be_bytes(m[1..9].try_into().expect("8 bytes"));
         if seq != self.seq_in {
             return Err("relay: messages between relay nodes were lost");
         }
         self.seq_in += 1;
+        Ok(())
+    }
+
+    fn within_credit(&self) -> Result<(), &'static str> {
+        if self.received > self.granted + CHUNK as u64 {
+            return Err("relay: the other relay node sent beyond its credit");
+        }
+        Ok(())
+    }
+
+    /// Takes one tunnel message other than a batch: a whole WebSocket message when it
+    /// completes one.
+    fn receive_one(&mut self, mut m: Bytes) -> Result<Option<Message>, &'static str> {
+        self.sequence(&m)?;
+        let kind = m[0];
         let body = m.split_off(9);
         match kind & !MORE {
             BINARY | TEXT => {
                 self.received += body.len() as u64;
-                if self.received > self.granted + CHUNK as u64 {
-                    return Err("relay: the other relay node sent beyond its credit");
-                }
+                self.within_credit()?;
                 let done = kind & MORE == 0;
                 let whole = match self.partial.take() {
                     None if done => body,
