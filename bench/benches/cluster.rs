@@ -1,8 +1,12 @@
-//! A relay cluster's cost: the generated `add(a, b)` through two relay nodes sharing their
+//! A cluster's cost. First the relay cluster: the generated `add(a, b)` through two relay nodes sharing their
 //! routing through a real NATS server (the caller at one node, the host at the other: every
 //! frame crosses NATS twice) against the same call through one node (caller and host at the
 //! same node), sequentially and with 256 calls in flight, in the same run. Plain relayed
 //! connections (no end-to-end encryption), to show the tunnel's own cost.
+//!
+//! Then the server cluster: a broadcast to 1,000 clients, all on one server, and spread over
+//! two server nodes (500 each, the broadcast made at one of them): the time from the call to
+//! the last client's receipt.
 //!
 //! Needs `nats-server` (Debian's package; `$NATS_SERVER` names another binary). Run with
 //! `cargo bench -p wsp-bench --bench cluster` (`WSP_BENCH_SECS` seconds per case and round,
@@ -18,10 +22,14 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use wsp_bench::Adder;
 use wsp_bench::bench::{BenchClient, BenchServer};
 use wsp_runtime::relay::{Identity, RelayOptions};
-use wsp_runtime::{Client, Server};
+
+use tokio::sync::Notify;
+use wsp_runtime::{Client, FnService, Server};
 
 const DEPTH: usize = 256;
 
@@ -132,6 +140,49 @@ async fn nats_round_trips(url: &str, dur: Duration) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// `n` clients of `server` that count the `t.T.client/tick` notifications they receive.
+async fn listeners(
+    server: &Server,
+    n: usize,
+    seen: &Arc<AtomicUsize>,
+    all: &Arc<Notify>,
+    total: usize,
+) -> Vec<Client> {
+    let mut clients = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (seen, all) = (seen.clone(), all.clone());
+        let tick = FnService::new("t.T.client").notify("tick", move |_, _| {
+            if seen.fetch_add(1, Ordering::SeqCst) + 1 == total {
+                all.notify_one();
+            }
+        });
+        let client = Client::builder(server.url())
+            .service(tick.into_service())
+            .build();
+        client.connect().await.expect("connects");
+        clients.push(client);
+    }
+    clients
+}
+
+/// Median time (µs) from `notify_all` at `from` until every listener has the tick.
+async fn fan_out(from: &Server, seen: &AtomicUsize, all: &Notify, rounds: usize) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..rounds.max(3) {
+        seen.store(0, Ordering::SeqCst);
+        let start = Instant::now();
+        from.notify_all("t.T.client/tick", &(1u32,))
+            .expect("broadcast");
+        tokio::time::timeout(Duration::from_secs(20), all.notified())
+            .await
+            .expect("every client got the broadcast");
+        times.push(start.elapsed().as_secs_f64() * 1e6);
+        // The next round starts from quiet.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    median(times)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -196,9 +247,36 @@ fn main() {
         host.close().await;
         a.close().await;
         b.close().await;
-        (out, raw)
+
+        // Broadcast fan-out: 1,000 clients on one server, then 500 on each of two nodes.
+        const CLIENTS: usize = 1000;
+        let (seen, all) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+        let single = Server::builder().bind("127.0.0.1:0").await.expect("binds");
+        let clients = listeners(&single, CLIENTS, &seen, &all, CLIENTS).await;
+        let one = fan_out(&single, &seen, &all, rounds).await;
+        for c in clients {
+            let _ = c.close(1000, "measured").await;
+        }
+        single.close().await;
+        let node = || async {
+            Server::builder()
+                .cluster(url.clone())
+                .bind("127.0.0.1:0")
+                .await
+                .expect("a server node joins")
+        };
+        let (n1, n2) = (node().await, node().await);
+        let mut clients = listeners(&n1, CLIENTS / 2, &seen, &all, CLIENTS).await;
+        clients.extend(listeners(&n2, CLIENTS / 2, &seen, &all, CLIENTS).await);
+        let two = fan_out(&n1, &seen, &all, rounds).await;
+        for c in clients {
+            let _ = c.close(1000, "measured").await;
+        }
+        n1.close().await;
+        n2.close().await;
+        (out, raw, (one, two))
     });
-    let (results, raw) = results;
+    let (results, raw, (fan_one, fan_two)) = results;
     drop(nats);
 
     println!(
@@ -237,5 +315,27 @@ fn main() {
         ("ratio", report::round(raw / base_seq, 3)),
         ("baseline", json!("typed add, same node")),
     ]);
+    println!();
+    println!(
+        "| broadcast to 1,000 clients | time to the last receipt µs (median) | × one server |"
+    );
+    println!("|---|---:|---:|");
+    println!("| one server | {fan_one:.0} | 1.00 |");
+    println!(
+        "| two server nodes, 500 clients each | {fan_two:.0} | {:.2} |",
+        fan_two / fan_one
+    );
+    for (name, t) in [
+        ("broadcast to 1,000 clients, one server", fan_one),
+        ("broadcast to 1,000 clients, two nodes", fan_two),
+    ] {
+        report.case([
+            ("name", json!(name)),
+            ("shape", json!("fan-out")),
+            ("micros", report::round(t, 0)),
+            ("ratio", report::round(t / fan_one, 3)),
+            ("baseline", json!("broadcast to 1,000 clients, one server")),
+        ]);
+    }
     report.write();
 }

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::config::Config;
 use crate::connection::{ActiveStream, ConnInner};
 use crate::untyped::Untyped;
 use crate::wire::codec::{Codec, Payload};
@@ -90,6 +91,24 @@ use crate::error::CallError;
 enum Target {
     Conn(Arc<ConnInner>),
     Link(Arc<dyn Link>),
+    /// A client at another server node of a cluster (`cluster.rs`).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Remote(Arc<dyn Remote>),
+}
+
+/// A peer reached through something other than a connection of this process (a client at
+/// another server node, `cluster.rs`): unary calls and notifications, arguments encoded as
+/// MessagePack.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+pub(crate) trait Remote: Send + Sync + 'static {
+    fn call<'a>(
+        &'a self,
+        method: &'a str,
+        args: Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> BoxFuture<'a, Result<Payload, CallError>>;
+    fn notify<'a>(&'a self, method: &'a str, args: Vec<u8>)
+    -> BoxFuture<'a, Result<(), CallError>>;
 }
 
 /// Where a caller that is bound to no one connection gets the connection of each call (a
@@ -133,6 +152,7 @@ impl std::fmt::Debug for Caller {
         match &self.target {
             Target::Conn(c) => write!(f, "Caller(connection {})", c.id),
             Target::Link(_) => f.write_str("Caller(client)"),
+            Target::Remote(_) => f.write_str("Caller(a client at another server node)"),
         }
     }
 }
@@ -150,11 +170,19 @@ impl Caller {
         }
     }
 
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn for_remote(remote: Arc<dyn Remote>) -> Self {
+        Caller {
+            target: Target::Remote(remote),
+        }
+    }
+
     /// The codec calls are encoded with.
     pub fn codec(&self) -> Codec {
         match &self.target {
             Target::Conn(c) => c.codec,
             Target::Link(l) => l.codec(),
+            Target::Remote(_) => Codec::MsgPack,
         }
     }
 
@@ -162,6 +190,7 @@ impl Caller {
         match &self.target {
             Target::Conn(c) => c.config.default_deadline,
             Target::Link(l) => l.default_deadline(),
+            Target::Remote(_) => Config::default().default_deadline,
         }
     }
 
@@ -173,6 +202,9 @@ impl Caller {
                 Some(c) => Ok(c),
                 None => l.wait(deadline).await,
             },
+            Target::Remote(_) => Err(CallError::Unavailable(
+                "only unary calls and notifications reach a client at another server node".into(),
+            )),
         }
     }
 
@@ -205,6 +237,11 @@ impl Caller {
         let deadline = opts.resolve(self.default_deadline());
         let span = tracing::debug_span!("wsp.call", method);
         async {
+            if let Target::Remote(r) = &self.target {
+                let mut buf = Vec::new();
+                Codec::MsgPack.encode(&mut buf, args)?;
+                return r.call(method, buf, deadline).await;
+            }
             let conn = self.connection(deadline).await?;
             conn.call_raw(method, args, deadline).await
         }
@@ -243,6 +280,11 @@ impl Caller {
             Target::Conn(c) if c.is_closing() => return Err(c.closed_error()),
             Target::Conn(c) => c.clone(),
             Target::Link(l) => l.current().ok_or_else(|| l.unavailable())?,
+            Target::Remote(r) => {
+                let mut buf = Vec::new();
+                Codec::MsgPack.encode(&mut buf, args)?;
+                return r.notify(method, buf).await;
+            }
         };
         conn.notify_raw(method, args).await
     }

@@ -82,6 +82,8 @@ pub mod axum;
 mod call;
 mod client;
 mod close;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod config;
 mod connection;
 mod context;
@@ -109,6 +111,8 @@ pub mod with;
 pub use call::{CallOptions, CallStream, Caller};
 pub use client::{Client, ClientBuilder, ConnectionState};
 pub use close::{CloseError, CloseInfo, MAX_REASON_BYTES, code as close_code, truncate_reason};
+#[cfg(feature = "cluster")]
+pub use cluster::{ClientAddress, ServerCluster};
 pub use config::{Config, ReconnectPolicy};
 pub use context::{CallContext, ConnData};
 pub use error::{CallError, ConnectError, ErrorCode, ErrorDetails, ServiceError, peer_text};

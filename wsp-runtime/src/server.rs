@@ -86,6 +86,8 @@ pub struct ServerBuilder {
     origins: OriginPolicy,
     require_origin: bool,
     authenticate: Option<AuthHook>,
+    #[cfg(feature = "cluster")]
+    nats: Option<String>,
 }
 
 impl Default for ServerBuilder {
@@ -103,6 +105,8 @@ impl Default for ServerBuilder {
             origins: OriginPolicy::SameOrigin,
             require_origin: false,
             authenticate: None,
+            #[cfg(feature = "cluster")]
+            nats: None,
         }
     }
 }
@@ -211,11 +215,30 @@ impl ServerBuilder {
     /// Binds `addr` (port 0 picks a free port) and starts accepting; returns once listening.
     pub async fn bind<A: ToSocketAddrs>(self, addr: A) -> std::io::Result<Server> {
         let listener = TcpListener::bind(addr).await?;
+        #[cfg(feature = "cluster")]
+        let nats = self.nats.clone();
         let server = self.build_at(listener.local_addr()?);
         let inner = &server.inner;
+        #[cfg(feature = "cluster")]
+        if let Some(url) = nats {
+            let cluster = crate::cluster::ServerCluster::join(inner, &url).await?;
+            let _ = inner.cluster.set(cluster);
+        }
         let task = tokio::spawn(accept_loop(Arc::downgrade(inner), listener));
         *inner.accept_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Ok(server)
+    }
+
+    /// Makes this server one node of a cluster whose nodes share, through the NATS server at
+    /// `url` (e.g. `nats://10.0.0.2:4222`): broadcasts ([`Server::notify_all`], the generated
+    /// `…Broadcast`) reach the clients of every node, and [`Server::cluster`] calls one client
+    /// by its address or an application key from any node (PROTOCOL.md §13). Takes effect in
+    /// [`bind`](Self::bind), which connects to NATS first (an error if it cannot). Without it
+    /// the server stands alone and needs no NATS.
+    #[cfg(feature = "cluster")]
+    pub fn cluster(mut self, url: impl Into<String>) -> Self {
+        self.nats = Some(url.into());
+        self
     }
 
     /// The limits and timing every connection gets (for the relay host, which dials its own).
@@ -264,12 +287,14 @@ impl ServerBuilder {
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             refusals: AtomicUsize::new(0),
+            #[cfg(feature = "cluster")]
+            cluster: std::sync::OnceLock::new(),
         });
         Server { inner }
     }
 }
 
-struct ServerInner {
+pub(crate) struct ServerInner {
     local_addr: SocketAddr,
     config: Arc<Config>,
     registry: Arc<Registry>,
@@ -294,6 +319,9 @@ struct ServerInner {
     slots: Mutex<Slots>,
     max_connections: usize,
     max_connections_per_ip: Option<usize>,
+    /// This node's cluster membership, if it is one.
+    #[cfg(feature = "cluster")]
+    cluster: std::sync::OnceLock<crate::cluster::ServerCluster>,
     /// Refusals being answered right now.
     refusals: AtomicUsize,
 }
@@ -622,6 +650,17 @@ impl ServerInner {
 }
 
 impl Server {
+    #[cfg(feature = "cluster")]
+    pub(crate) fn from_inner(inner: Arc<ServerInner>) -> Server {
+        Server { inner }
+    }
+
+    /// This node's cluster membership ([`ServerBuilder::cluster`]), if it is one.
+    #[cfg(feature = "cluster")]
+    pub fn cluster(&self) -> Option<&crate::cluster::ServerCluster> {
+        self.inner.cluster.get()
+    }
+
     /// A builder with default settings and no services.
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
@@ -748,6 +787,21 @@ impl Server {
         method: &str,
         args: &A,
     ) -> Result<BroadcastReport, CallError> {
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = self.inner.cluster.get() {
+            let mut args_buf = Vec::new();
+            Codec::MsgPack.encode(&mut args_buf, args)?;
+            cluster.broadcast(method, args_buf.into());
+        }
+        self.notify_local(method, args)
+    }
+
+    /// [`notify_all`](Self::notify_all) to this node's clients only.
+    pub(crate) fn notify_local<A: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        args: &A,
+    ) -> Result<BroadcastReport, CallError> {
         let conns: Vec<_> = lock(&self.inner.conns).values().cloned().collect();
         let mut encoded: [Option<Message>; 2] = [None, None];
         let mut report = BroadcastReport::default();
@@ -797,6 +851,10 @@ impl Server {
         let wait = rx.wait_for(|n| *n == 0);
         let bound = self.inner.config.close_timeout * 2 + std::time::Duration::from_millis(100);
         let _ = tokio::time::timeout(bound, wait).await;
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = self.inner.cluster.get() {
+            cluster.leave().await;
+        }
         self.inner.closed.send_replace(true);
     }
 
