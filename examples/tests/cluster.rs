@@ -211,10 +211,11 @@ async fn an_unknown_client_fails_at_once() {
     let by_key = ChatCallbacksClient::from_caller(cluster1.caller_for_key("user-2"));
     assert_eq!(within("ask", by_key.ask("?", vec![])).await.unwrap(), "two");
     c2.close(1000, "bye").await.unwrap();
-    let r = within("after the close", async {
+    let r: Result<(), CallError> = within("after the close", async {
         loop {
             match by_key.ask("?", vec![]).await {
                 Err(CallError::NotConnected) => return Ok(()),
+                // Answered by the closing connection, or lost with it: ask again.
                 Ok(_) | Err(CallError::Disconnected) => {
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::nats::Nats;
 use common::*;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use wsp_examples::chat::{ChatCallbacksClient, ChatClient};
 use wsp_examples::math::{MathClient, MathError};
@@ -115,6 +115,27 @@ async fn three_nodes_carry_messages_larger_than_a_chunk_and_the_window() {
     // once from each caller exceed a tunnel's credit window, so credit must flow.
     let values: Vec<i64> = (0..300_000).map(|i| i * 1_000_007).collect();
     let expected: i64 = values.iter().sum();
+    // One message larger than the window (700,000 values, about 6.3 MB) on a plain route (an
+    // encrypted one is cut into 64 KiB messages): its first chunks must be credited before it
+    // is whole, or its sender waits for ever.
+    let plain = wsp_runtime::Server::builder()
+        .service(wsp_examples::math::MathServer::new(wsp_examples::Calculator).into_service())
+        .bind_relay(RelayOptions::new(a.url(), Identity::generate()).encrypt(false))
+        .await
+        .expect("a plain host registers");
+    let plain_client = Client::via_relay(c.url(), plain.public_key())
+        .encrypt(false)
+        .reconnect(ReconnectPolicy::disabled())
+        .build();
+    within("connect plain", plain_client.connect())
+        .await
+        .unwrap();
+    let huge: Vec<i64> = (0..700_000).map(|i| i * 1_000_007).collect();
+    let huge_sum: i64 = huge.iter().sum();
+    let math = MathClient::from_caller(plain_client.caller()).with_timeout(Duration::from_secs(15));
+    assert_eq!(within("huge add", math.add(huge)).await.unwrap(), huge_sum);
+    plain_client.close(1000, "done").await.unwrap();
+    plain.close().await;
     let mut calls = Vec::new();
     for client in &adds {
         for _ in 0..4 {
@@ -127,7 +148,7 @@ async fn three_nodes_carry_messages_larger_than_a_chunk_and_the_window() {
     for call in calls {
         assert_eq!(within("large add", call).await.unwrap().unwrap(), expected);
     }
-    assert_eq!(a.stats().handovers, 2);
+    assert_eq!(a.stats().handovers, 3);
     for client in adds {
         client.close(1000, "done").await.unwrap();
     }
@@ -135,6 +156,42 @@ async fn three_nodes_carry_messages_larger_than_a_chunk_and_the_window() {
     for relay in [a, b, c] {
         relay.close().await;
     }
+}
+
+#[tokio::test]
+async fn a_route_across_nodes_outlives_the_dead_peer_timeout_while_idle() {
+    let nats = Nats::start().await;
+    // Quiet ends of a route are pinged every 50 ms and taken for lost after 300 ms of silence.
+    let quick = || async {
+        Relay::builder()
+            .cluster(nats.url())
+            .ping_interval(Duration::from_millis(50))
+            .dead_peer_timeout(Duration::from_millis(300))
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap()
+    };
+    let (a, b) = (quick().await, quick().await);
+    let host = host(&a.url(), Identity::generate(), 1).await;
+    let client = caller(&b.url(), &host);
+    within("connect", client.connect()).await.unwrap();
+    let math = MathClient::from_caller(client.caller()).with_timeout(Duration::from_secs(5));
+    assert_eq!(within("add", math.add(vec![1])).await.unwrap(), 1);
+    // Idle for several dead-peer timeouts: the pings each node sends into the tunnel are
+    // answered, so neither end is taken for lost.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        within("add after idling", math.add(vec![2])).await.unwrap(),
+        2
+    );
+    assert!(
+        client.closed().now_or_never().is_none(),
+        "the route was closed"
+    );
+    client.close(1000, "done").await.unwrap();
+    host.close().await;
+    a.close().await;
+    b.close().await;
 }
 
 #[tokio::test]

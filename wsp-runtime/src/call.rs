@@ -14,7 +14,6 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::config::Config;
 use crate::connection::{ActiveStream, ConnInner};
 use crate::untyped::Untyped;
 use crate::wire::codec::{Codec, Payload};
@@ -101,6 +100,7 @@ enum Target {
 /// MessagePack.
 #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 pub(crate) trait Remote: Send + Sync + 'static {
+    fn default_deadline(&self) -> Option<Duration>;
     fn call<'a>(
         &'a self,
         method: &'a str,
@@ -190,7 +190,7 @@ impl Caller {
         match &self.target {
             Target::Conn(c) => c.config.default_deadline,
             Target::Link(l) => l.default_deadline(),
-            Target::Remote(_) => Config::default().default_deadline,
+            Target::Remote(r) => r.default_deadline(),
         }
     }
 

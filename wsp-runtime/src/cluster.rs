@@ -23,6 +23,7 @@ use async_nats::{Client as Nats, Message, Request, RequestErrorKind, Subject};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::call::{Caller, Remote};
@@ -40,6 +41,8 @@ const QUEUE: &str = "wsp-server";
 const MAX_DEPTH: usize = 64;
 /// How long a call to a remote client may take when it has no deadline of its own.
 const NO_DEADLINE: Duration = Duration::from_secs(24 * 60 * 60);
+/// Broadcasts waiting for NATS, at most.
+const BROADCAST_QUEUE: usize = 1024;
 
 // Request kinds.
 const CALL: u8 = 0;
@@ -91,6 +94,10 @@ pub struct ServerCluster {
 struct Shared {
     nats: Nats,
     node: u64,
+    /// Broadcasts on their way to NATS, in order (one publisher task).
+    broadcasts: tokio::sync::mpsc::Sender<Bytes>,
+    /// The deadline of calls made through a remote client's caller without one.
+    default_deadline: Option<Duration>,
 }
 
 impl fmt::Debug for ServerCluster {
@@ -121,16 +128,35 @@ impl ServerCluster {
             .await
             .map_err(|e| io(&e))?;
         let broadcasts = nats.subscribe(BROADCAST).await.map_err(|e| io(&e))?;
-        nats.flush().await.map_err(|e| io(&e))?;
+        settle(&nats).await.map_err(|e| io(&e))?;
+        let (tx, mut queued) = tokio::sync::mpsc::channel::<Bytes>(BROADCAST_QUEUE);
+        let publisher = nats.clone();
+        tokio::spawn(async move {
+            while let Some(body) = queued.recv().await {
+                let _ = publisher.publish(BROADCAST, body).await;
+            }
+        });
         let cluster = ServerCluster {
-            shared: Arc::new(Shared { nats, node }),
+            shared: Arc::new(Shared {
+                nats,
+                node,
+                broadcasts: tx,
+                default_deadline: server.config.default_deadline,
+            }),
         };
+        let closed = server.closed.subscribe();
         tokio::spawn(serve_direct(
             cluster.clone(),
             Arc::downgrade(server),
             direct,
+            closed.clone(),
         ));
-        tokio::spawn(serve_broadcasts(node, Arc::downgrade(server), broadcasts));
+        tokio::spawn(serve_broadcasts(
+            node,
+            Arc::downgrade(server),
+            broadcasts,
+            closed,
+        ));
         Ok(cluster)
     }
 
@@ -162,7 +188,7 @@ impl ServerCluster {
             .queue_subscribe(key_subject(key), QUEUE.into())
             .await
             .map_err(|e| CallError::Unavailable(format!("NATS: {e}")))?;
-        nats.flush()
+        settle(nats)
             .await
             .map_err(|e| CallError::Unavailable(format!("NATS: {e}")))?;
         let (peer, cluster) = (peer.clone(), self.clone());
@@ -176,7 +202,12 @@ impl ServerCluster {
                     _ = peer.closed() => break,
                 }
             }
-            let _ = sub.unsubscribe().await;
+            // Requests already on their way here are answered "no such client" (unanswered,
+            // they would wait for their deadline).
+            let _ = sub.drain().await;
+            while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(1), sub.next()).await {
+                tokio::spawn(answer(cluster.clone(), None, m));
+            }
         });
         Ok(())
     }
@@ -190,6 +221,7 @@ impl ServerCluster {
             nats: self.shared.nats.clone(),
             subject: subject.into(),
             connection: address.connection,
+            default_deadline: self.shared.default_deadline,
         }))
     }
 
@@ -199,19 +231,37 @@ impl ServerCluster {
             nats: self.shared.nats.clone(),
             subject: key_subject(key),
             connection: 0,
+            default_deadline: self.shared.default_deadline,
         }))
     }
 
-    /// Sends a broadcast to the clients of the other nodes (this node's were sent theirs).
+    /// Sends a broadcast to the clients of the other nodes, in order; with more than
+    /// [`BROADCAST_QUEUE`] waiting for NATS (e.g. while it is away) it is dropped, like a
+    /// broadcast to a client whose send queue is full.
     pub(crate) fn broadcast(&self, method: &str, args: Bytes) {
         let mut body = BytesMut::with_capacity(8 + 2 + method.len() + args.len());
         body.put_u64(self.shared.node);
         put_str(&mut body, method);
         body.put_slice(&args);
-        let nats = self.shared.nats.clone();
-        tokio::spawn(async move {
-            let _ = nats.publish(BROADCAST, body.freeze()).await;
-        });
+        let _ = self.shared.broadcasts.try_send(body.freeze());
+    }
+}
+
+/// Returns once the NATS server has processed everything `nats` sent before (a subscription
+/// in particular): a message to itself comes back only after it. `flush` alone only empties
+/// the client's buffer into the socket.
+async fn settle(nats: &Nats) -> Result<(), String> {
+    let inbox = nats.new_inbox();
+    let mut echo = nats
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    nats.publish(inbox, Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(2), echo.next()).await {
+        Ok(Some(_)) => Ok(()),
+        _ => Err("no answer from the NATS server".into()),
     }
 }
 
@@ -228,8 +278,10 @@ async fn serve_direct(
     cluster: ServerCluster,
     server: Weak<ServerInner>,
     mut sub: async_nats::Subscriber,
+    mut closed: watch::Receiver<bool>,
 ) {
-    while let Some(m) = sub.next().await {
+    // Ends when the server closes or is dropped (the watch's sender goes with it).
+    while let Some(m) = next_unless_closed(&mut sub, &mut closed).await {
         let Some(server) = server.upgrade() else {
             return;
         };
@@ -240,8 +292,13 @@ async fn serve_direct(
 }
 
 /// Delivers the broadcasts of the other nodes to this node's clients.
-async fn serve_broadcasts(node: u64, server: Weak<ServerInner>, mut sub: async_nats::Subscriber) {
-    while let Some(m) = sub.next().await {
+async fn serve_broadcasts(
+    node: u64,
+    server: Weak<ServerInner>,
+    mut sub: async_nats::Subscriber,
+    mut closed: watch::Receiver<bool>,
+) {
+    while let Some(m) = next_unless_closed(&mut sub, &mut closed).await {
         let Some(server) = server.upgrade() else {
             return;
         };
@@ -256,6 +313,17 @@ async fn serve_broadcasts(node: u64, server: Weak<ServerInner>, mut sub: async_n
             continue;
         };
         let _ = Server::from_inner(server).notify_local(method, &Untyped(args.as_slice()));
+    }
+}
+
+/// The next message, or `None` once the server closed or went away.
+async fn next_unless_closed(
+    sub: &mut async_nats::Subscriber,
+    closed: &mut watch::Receiver<bool>,
+) -> Option<Message> {
+    tokio::select! {
+        m = sub.next() => m,
+        _ = closed.wait_for(|c| *c) => None,
     }
 }
 
@@ -310,8 +378,9 @@ fn encode_outcome(outcome: Result<Value, CallError>) -> Bytes {
             let mut w = (&mut body).writer();
             let _ = rmpv::encode::write_value(&mut w, &v);
         }
-        Err(CallError::Disconnected) => body.put_u8(DISCONNECTED),
-        Err(CallError::NotConnected | CallError::Closed) => body.put_u8(UNKNOWN),
+        // The call may or may not have run: the connection went while it was made.
+        Err(CallError::Disconnected | CallError::Closed) => body.put_u8(DISCONNECTED),
+        Err(CallError::NotConnected) => body.put_u8(UNKNOWN),
         Err(e) => {
             body.put_u8(ERROR);
             let code = e.code().map_or(crate::ErrorCode::Internal, |c| c);
@@ -359,6 +428,7 @@ struct RemoteClient {
     nats: Nats,
     subject: Subject,
     connection: u64,
+    default_deadline: Option<Duration>,
 }
 
 impl RemoteClient {
@@ -413,6 +483,10 @@ fn decode_outcome(reply: Bytes) -> Result<Payload, CallError> {
 }
 
 impl Remote for RemoteClient {
+    fn default_deadline(&self) -> Option<Duration> {
+        self.default_deadline
+    }
+
     fn call<'a>(
         &'a self,
         method: &'a str,

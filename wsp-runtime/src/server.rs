@@ -296,7 +296,7 @@ impl ServerBuilder {
 
 pub(crate) struct ServerInner {
     local_addr: SocketAddr,
-    config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     registry: Arc<Registry>,
     conns: Mutex<HashMap<u64, Arc<ConnInner>>>,
     /// Number of open connections, for waiting in `close`.
@@ -313,7 +313,7 @@ pub(crate) struct ServerInner {
     authenticate: Option<AuthHook>,
     shutting_down: AtomicBool,
     /// `true` once [`Server::close`] finished.
-    closed: watch::Sender<bool>,
+    pub(crate) closed: watch::Sender<bool>,
     accept_task: Mutex<Option<JoinHandle<()>>>,
     /// Connections held, in all and per address.
     slots: Mutex<Slots>,

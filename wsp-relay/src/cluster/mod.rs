@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use async_nats::{Client, Message, Request, RequestErrorKind, Subject};
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use wsp_runtime::Codec;
@@ -85,7 +85,7 @@ impl Cluster {
             .connection_timeout(Duration::from_secs(5))
             // Back within a fraction of a second when the NATS server restarts.
             .reconnect_delay_callback(|n| Duration::from_millis(100 * n.min(20) as u64))
-            .subscription_capacity(4096)
+            .subscription_capacity(8192)
             .connect(url)
             .await
             .map_err(|e| io(&e))?;
@@ -121,7 +121,12 @@ impl Cluster {
     }
 
     fn heard(&self, node: u64) {
-        lock(&self.seen).insert(node, Instant::now());
+        let mut seen = lock(&self.seen);
+        if !seen.contains_key(&node) {
+            // A new node: forget those gone for long (the map holds live nodes, not history).
+            seen.retain(|n, t| *n == self.node || t.elapsed() < NATS_SILENCE);
+        }
+        seen.insert(node, Instant::now());
     }
 
     /// Whether `node` is to be taken for dead by a tunnel that last heard from it at
@@ -172,8 +177,11 @@ impl Cluster {
         handshake: Duration,
     ) -> Result<Tunnel, (u16, String)> {
         let subject = key_subject(key, codec);
-        // A node that just stopped holding the key answers GONE: ask again, a few times.
-        for _ in 0..3 {
+        // A node that just stopped holding the key answers GONE: ask again, up to three times.
+        for attempt in 0..4 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             let tunnel = format!("{:016x}{:016x}", random_u64(), random_u64());
             let inbox = self
                 .nats
@@ -226,7 +234,11 @@ impl Cluster {
                 _ => return Err(unreachable_cluster()),
             }
         }
-        Err((code::RELAY_UNKNOWN_KEY, "relay: unknown key".into()))
+        // Nodes keep answering that they hold the key no more: another may hold it soon.
+        Err((
+            code::RELAY_UNAVAILABLE,
+            "relay: no spare of the target became free".into(),
+        ))
     }
 }
 
@@ -261,8 +273,8 @@ async fn answer_for(
             return release();
         }
     };
-    // Sent to the server before the spare's REGISTERED goes out.
-    let _ = cluster.nats.flush().await;
+    // In place at the server before the spare's REGISTERED goes out.
+    let _ = settle(&cluster.nats).await;
     ready.send_replace(true);
     let mut shutdown = relay.shutdown.subscribe();
     let mut check = tokio::time::interval(HOLD_CHECK);
@@ -284,9 +296,9 @@ async fn answer_for(
             _ = crate::stopping(&mut shutdown) => break release(),
         }
     }
-    let _ = sub.unsubscribe().await;
-    // Claims delivered before the unsubscription are told to ask again.
-    while let Some(Some(m)) = sub.next().now_or_never() {
+    // Claims already on their way here are told to ask again.
+    let _ = sub.drain().await;
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(1), sub.next()).await {
         if let Some(reply) = m.reply {
             let _ = cluster
                 .nats
@@ -326,11 +338,16 @@ async fn answer(
         },
         _ => return,
     };
+    // The asking node gives up after the wait and a hand-over's time from its request;
+    // counted here from its arrival, less a margin for the way back.
+    let expires = Instant::now() + wait + relay.config.handshake_timeout
+        - Duration::from_millis(200).min(relay.config.handshake_timeout);
     let remote = Remote {
         cluster,
         reply,
         tunnel: tunnel.to_owned(),
         node,
+        expires,
     };
     let deadline = Instant::now() + wait.min(relay.config.wait_for_spare);
     let caller = Caller::new(Link::Node(remote), codec, key, caller_key, deadline);
@@ -344,6 +361,8 @@ pub(crate) struct Remote {
     reply: Subject,
     tunnel: String,
     node: u64,
+    /// When the asking node stops waiting for the answer.
+    expires: Instant,
 }
 
 impl Remote {
@@ -368,6 +387,10 @@ impl Remote {
     /// Accepts the claim once a spare is ready: this node's end of the tunnel, or `None` if
     /// NATS could not be reached.
     pub(crate) async fn accept(self) -> Option<Tunnel> {
+        if Instant::now() >= self.expires {
+            // The caller was refused already: the spare must not be piped to no one.
+            return None;
+        }
         let nats = &self.cluster.nats;
         let inbox = nats
             .subscribe(tunnel_subject(&self.tunnel, 'h'))
@@ -380,6 +403,24 @@ impl Remote {
         let to = Subject::from(tunnel_subject(&self.tunnel, 'c'));
         self.cluster.heard(self.node);
         Some(Tunnel::start(self.cluster.clone(), inbox, to, self.node))
+    }
+}
+
+/// Returns once the NATS server has processed everything `nats` sent before (a subscription
+/// in particular): a message to itself comes back only after it. `flush` alone only empties
+/// the client's buffer into the socket.
+async fn settle(nats: &Client) -> Result<(), String> {
+    let inbox = nats.new_inbox();
+    let mut echo = nats
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    nats.publish(inbox, Bytes::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(2), echo.next()).await {
+        Ok(Some(_)) => Ok(()),
+        _ => Err("no answer from the NATS server".into()),
     }
 }
 

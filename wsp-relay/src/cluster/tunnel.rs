@@ -54,6 +54,9 @@ const CLOSE: u8 = 4;
 const BATCH: u8 = 5;
 /// Largest message sent in a batch rather than on its own.
 const BATCH_ITEM: usize = 16 << 10;
+/// What each WebSocket message costs in credit beyond its bytes, so that a window bounds the
+/// number of NATS messages in flight too (a subscription buffers a number of messages).
+pub(crate) const PER_MESSAGE: u64 = 1 << 10;
 
 /// How often an end checks that the other node is alive.
 const CHECK: Duration = Duration::from_millis(100);
@@ -61,7 +64,8 @@ const CHECK: Duration = Duration::from_millis(100);
 /// This node's end of a tunnel: a stream of the messages the other node's WebSocket sent and a
 /// sink for the messages to deliver there.
 pub(crate) struct Tunnel {
-    rx: mpsc::UnboundedReceiver<Message>,
+    /// Messages from the other end, each with the credit its taking frees.
+    rx: mpsc::UnboundedReceiver<(Message, u64)>,
     tx: PollSender<Message>,
     taken: Arc<Taken>,
     task: tokio::task::JoinHandle<()>,
@@ -117,13 +121,13 @@ impl Stream for Tunnel {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let m = std::task::ready!(self.rx.poll_recv(cx));
-        if let Some(m) = &m {
-            if !m.is_close() {
-                self.taken.bytes.fetch_add(m.len() as u64, Relaxed);
+        Poll::Ready(m.map(|(m, credit)| {
+            if credit > 0 {
+                self.taken.bytes.fetch_add(credit, Relaxed);
                 self.taken.notify.notify_one();
             }
-        }
-        Poll::Ready(m.map(Ok))
+            Ok(m)
+        }))
     }
 }
 
@@ -181,7 +185,7 @@ impl Link {
     async fn run(
         mut self,
         mut sub: Subscriber,
-        inbound: mpsc::UnboundedSender<Message>,
+        inbound: mpsc::UnboundedSender<(Message, u64)>,
         mut outbound: mpsc::Receiver<Message>,
     ) {
         let mut check = tokio::time::interval(CHECK);
@@ -211,7 +215,12 @@ impl Link {
                             self.send_close(f).await;
                             close_sent = true;
                         }
-                        // Each hop keeps its own keep-alive; the nodes' heartbeats cover this one.
+                        // Each hop keeps its own keep-alive: a ping is answered here, as the
+                        // WebSocket it stands for would (whether the other node lives is
+                        // `Cluster::lost`'s to say).
+                        Message::Ping(p) => {
+                            let _ = inbound.send((Message::Pong(p), 0));
+                        }
                         _ => {}
                     }
                     continue;
@@ -223,7 +232,7 @@ impl Link {
                         heard = Instant::now();
                         let outcome = self.receive(m.payload, &mut arrived);
                         let mut closed = false;
-                        for message in arrived.drain(..) {
+                        for (message, credit) in arrived.drain(..) {
                             let close = message.is_close();
                             if close && !close_sent {
                                 // Answered like a WebSocket close.
@@ -231,12 +240,12 @@ impl Link {
                                 self.send_close(frame).await;
                             }
                             closed |= close;
-                            if inbound.send(message).is_err() && !close {
+                            if inbound.send((message, credit)).is_err() && !close {
                                 break;
                             }
                         }
                         if let Err(why) = outcome {
-                            let _ = inbound.send(close(code::RELAY_LINK_BROKEN, why));
+                            let _ = inbound.send((close(code::RELAY_LINK_BROKEN, why), 0));
                             self.send_close(close_frame(code::RELAY_LINK_BROKEN, why)).await;
                             break End::Closed;
                         }
@@ -248,7 +257,7 @@ impl Link {
                         }
                     }
                     None => {
-                        let _ = inbound.send(close(code::RELAY_PEER_LOST, "relay: the link to the other relay node was lost"));
+                        let _ = inbound.send((close(code::RELAY_PEER_LOST, "relay: the link to the other relay node was lost"), 0));
                         break End::Closed;
                     }
                 },
@@ -259,7 +268,7 @@ impl Link {
                 },
                 _ = check.tick() => {
                     if self.cluster.lost(self.peer, heard) {
-                        let _ = inbound.send(close(code::RELAY_PEER_LOST, "relay: the other relay node stopped answering"));
+                        let _ = inbound.send((close(code::RELAY_PEER_LOST, "relay: the other relay node stopped answering"), 0));
                         break End::Closed;
                     }
                 }
@@ -290,21 +299,24 @@ impl Link {
         let mut batch = BytesMut::with_capacity(9 + 5 + first.len());
         batch.put_u8(BATCH);
         batch.put_u64(self.seq_out);
-        let mut data = 0u64;
-        let mut add = |batch: &mut BytesMut, kind: u8, m: &[u8]| {
+        // Each item: its kind, length and bytes; it costs its bytes and `PER_MESSAGE` in credit.
+        fn add(batch: &mut BytesMut, kind: u8, m: &[u8]) -> u64 {
             batch.put_u8(kind);
             batch.put_u32(m.len() as u32);
             batch.put_slice(m);
-            data += m.len() as u64;
-        };
-        add(&mut batch, kind, &first);
+            m.len() as u64 + PER_MESSAGE
+        }
+        let mut data = add(&mut batch, kind, &first);
         let mut left = None;
-        // A batch stays within a chunk, so it overshoots the credit no more than a chunk does.
-        while batch.len() + 5 + BATCH_ITEM <= CHUNK {
+        // A batch stays within a chunk and stops where the credit does, so it overshoots the
+        // credit by no more than one item.
+        while batch.len() + 5 + BATCH_ITEM <= CHUNK && self.sent + data < self.allowed {
             let Ok(next) = queue.try_recv() else { break };
             match &next {
-                Message::Binary(b) if b.len() <= BATCH_ITEM => add(&mut batch, BINARY, b),
-                Message::Text(t) if t.len() <= BATCH_ITEM => add(&mut batch, TEXT, t.as_bytes()),
+                Message::Binary(b) if b.len() <= BATCH_ITEM => data += add(&mut batch, BINARY, b),
+                Message::Text(t) if t.len() <= BATCH_ITEM => {
+                    data += add(&mut batch, TEXT, t.as_bytes())
+                }
                 _ => {
                     left = Some(next);
                     break;
@@ -330,7 +342,7 @@ impl Link {
             let n = rest.len().min(CHUNK);
             let chunk = rest.split_to(n);
             let more = !rest.is_empty();
-            self.sent += n as u64;
+            self.sent += n as u64 + if more { 0 } else { PER_MESSAGE };
             self.publish(if more { kind | MORE } else { kind }, &chunk)
                 .await;
             if !more {
@@ -369,7 +381,7 @@ impl Link {
     }
 
     /// Takes one tunnel message into `out`: the WebSocket messages it completes.
-    fn receive(&mut self, m: Bytes, out: &mut Vec<Message>) -> Result<(), &'static str> {
+    fn receive(&mut self, m: Bytes, out: &mut Vec<(Message, u64)>) -> Result<(), &'static str> {
         if m.first() == Some(&BATCH) {
             return self.receive_batch(m, out);
         }
@@ -379,7 +391,11 @@ impl Link {
         Ok(())
     }
 
-    fn receive_batch(&mut self, mut m: Bytes, out: &mut Vec<Message>) -> Result<(), &'static str> {
+    fn receive_batch(
+        &mut self,
+        mut m: Bytes,
+        out: &mut Vec<(Message, u64)>,
+    ) -> Result<(), &'static str> {
         const MALFORMED: &str = "relay: a malformed message between relay nodes";
         self.sequence(&m)?;
         if self.partial.is_some() {
@@ -397,12 +413,14 @@ impl Link {
             }
             let item = body.slice(5..5 + len);
             body = body.split_off(5 + len);
-            self.received += len as u64;
-            out.push(match kind {
+            let credit = len as u64 + PER_MESSAGE;
+            self.received += credit;
+            let message = match kind {
                 BINARY => Message::Binary(item),
                 TEXT => Message::Text(Utf8Bytes::try_from(item).map_err(|_| MALFORMED)?),
                 _ => return Err(MALFORMED),
-            });
+            };
+            out.push((message, credit));
         }
         self.within_credit()
     }
@@ -421,7 +439,8 @@ impl Link {
     }
 
     fn within_credit(&self) -> Result<(), &'static str> {
-        if self.received > self.granted + CHUNK as u64 {
+        // A sender may start a chunk (or a batch item) while below the allowance.
+        if self.received > self.granted + CHUNK as u64 + PER_MESSAGE {
             return Err("relay: the other relay node sent beyond its credit");
         }
         Ok(())
@@ -429,19 +448,28 @@ impl Link {
 
     /// Takes one tunnel message other than a batch: a whole WebSocket message when it
     /// completes one.
-    fn receive_one(&mut self, mut m: Bytes) -> Result<Option<Message>, &'static str> {
+    fn receive_one(&mut self, mut m: Bytes) -> Result<Option<(Message, u64)>, &'static str> {
         self.sequence(&m)?;
         let kind = m[0];
         let body = m.split_off(9);
         match kind & !MORE {
             BINARY | TEXT => {
-                self.received += body.len() as u64;
-                self.within_credit()?;
                 let done = kind & MORE == 0;
+                let chunk = body.len() as u64;
+                self.received += chunk + if done { PER_MESSAGE } else { 0 };
+                self.within_credit()?;
+                // A chunk before the last is credited as it arrives (a message larger than the
+                // window must not wait for credit its own first part holds); the last, with the
+                // message's own cost, once the pipe takes the message.
+                let early = |taken: &Taken| {
+                    taken.bytes.fetch_add(chunk, Relaxed);
+                    taken.notify.notify_one();
+                };
                 let whole = match self.partial.take() {
                     None if done => body,
                     None => {
                         self.partial = Some((kind & !MORE, BytesMut::from(&body[..])));
+                        early(&self.taken);
                         return Ok(None);
                     }
                     Some((k, mut buf)) => {
@@ -451,16 +479,18 @@ impl Link {
                         buf.extend_from_slice(&body);
                         if !done {
                             self.partial = Some((k, buf));
+                            early(&self.taken);
                             return Ok(None);
                         }
                         buf.freeze()
                     }
                 };
+                let credit = chunk + PER_MESSAGE;
                 if kind & !MORE == BINARY {
-                    Ok(Some(Message::Binary(whole)))
+                    Ok(Some((Message::Binary(whole), credit)))
                 } else {
                     match Utf8Bytes::try_from(whole) {
-                        Ok(text) => Ok(Some(Message::Text(text))),
+                        Ok(text) => Ok(Some((Message::Text(text), credit))),
                         Err(_) => Err("relay: a malformed message between relay nodes"),
                     }
                 }
@@ -474,17 +504,18 @@ impl Link {
             }
             CLOSE => {
                 if body.is_empty() {
-                    return Ok(Some(Message::Close(None)));
+                    return Ok(Some((Message::Close(None), 0)));
                 }
                 if body.len() < 2 {
                     return Err("relay: a malformed message between relay nodes");
                 }
                 let c = u16::from_be_bytes([body[0], body[1]]);
                 let reason = String::from_utf8_lossy(&body[2..]).into_owned();
-                Ok(Some(Message::Close(Some(CloseFrame {
+                let frame = CloseFrame {
                     code: c.into(),
                     reason: reason.into(),
-                }))))
+                };
+                Ok(Some((Message::Close(Some(frame)), 0)))
             }
             _ => Err("relay: a malformed message between relay nodes"),
         }
