@@ -9,12 +9,11 @@ use std::time::{Duration, Instant};
 
 use common::nats::Nats;
 use common::*;
-use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
+use futures_util::{FutureExt, StreamExt};
 use wsp_examples::chat::{ChatCallbacksClient, ChatClient};
 use wsp_examples::math::{MathClient, MathError};
 use wsp_relay::Relay;
-use wsp_runtime::relay::{Identity, Purpose, RelayFrame, RelayOptions, proof_text};
+use wsp_runtime::relay::{Identity, RelayOptions};
 use wsp_runtime::{CallError, Client, ReconnectPolicy, RpcError, close_code};
 
 async fn node(nats: &Nats) -> Relay {
@@ -333,56 +332,11 @@ async fn a_flood_across_nodes_is_slowed_with_bounded_memory_and_loses_nothing() 
     let nats = Nats::start().await;
     let (a, a_url) = RelayProcess::start_with(&["--nats", &nats.url()]);
     let (b, b_url) = RelayProcess::start_with(&["--nats", &nats.url()]);
-    let host = Identity::generate();
-
-    // The host's spare at node a, by hand: register, take the hand-over, then do not read.
-    let (mut spare, nonce) = raw(&a_url).await;
-    let signature = host.sign(&proof_text(
-        Purpose::Register,
-        &name_of(&a_url),
-        &nonce,
-        None,
-    ));
-    send(
-        &mut spare,
-        RelayFrame::Register {
-            key: host.public_key(),
-            signature,
-        },
-    )
-    .await;
-    assert!(matches!(
-        next_frame(&mut spare).await,
-        Ok(RelayFrame::Registered { .. })
-    ));
-    // The caller at node b.
-    let (mut caller, _) = raw(&b_url).await;
-    send(
-        &mut caller,
-        RelayFrame::Connect {
-            target: host.public_key(),
-            caller: None,
-        },
-    )
-    .await;
-    assert_eq!(
-        next_frame(&mut spare).await,
-        Ok(RelayFrame::Handover { caller: None })
-    );
-    send(&mut spare, RelayFrame::Ready).await;
-    assert_eq!(next_frame(&mut caller).await, Ok(RelayFrame::Connected));
+    // The host's spare at node a, joined by hand and then not reading; the caller at node b.
+    let (mut spare, mut caller) = raw_route(&Identity::generate(), &a_url, &b_url).await;
 
     let before = (a.rss(), b.rss());
-    let chunk = vec![0x5a_u8; 64 << 10];
-    let mut sent = 0usize;
-    while sent < 512 << 20 {
-        let send = caller.send(Message::binary(chunk.clone()));
-        match tokio::time::timeout(Duration::from_secs(1), send).await {
-            Ok(r) => r.unwrap(),
-            Err(_) => break,
-        }
-        sent += chunk.len();
-    }
+    let sent = flood(&mut caller).await;
     let during = (a.rss(), b.rss());
     assert!(
         sent < 256 << 20,
@@ -394,19 +348,8 @@ async fn a_flood_across_nodes_is_slowed_with_bounded_memory_and_loses_nothing() 
             "node {node}'s memory grew from {before} to {during} bytes while {sent} bytes were sent"
         );
     }
-
     // The receiver reads at last: every message the sender completed arrives, in full.
-    let mut received = 0usize;
-    while received < sent {
-        match within("relayed data", spare.next()).await {
-            Some(Ok(Message::Binary(m))) => {
-                assert!(m.iter().all(|&x| x == 0x5a));
-                received += m.len();
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            other => panic!("unexpected {other:?} after {received} of {sent} bytes"),
-        }
-    }
+    read_flood(&mut spare, sent).await;
     eprintln!(
         "flood across nodes: {} MiB sent before the sender blocked; RSS a {} → {} MiB, b {} → {} MiB",
         sent >> 20,

@@ -130,3 +130,79 @@ pub fn test_pki() -> (String, String, String) {
         .unwrap();
     (ca.pem(), leaf.pem(), key.serialize_pem())
 }
+
+/// A route joined by hand between a spare of `host` registered at `spare_url` and a caller at
+/// `caller_url` (the same relay, or another node of its cluster): (spare, caller), both after
+/// the hand-over.
+pub async fn raw_route(host: &Identity, spare_url: &str, caller_url: &str) -> (Raw, Raw) {
+    use wsp_runtime::relay::{Purpose, proof_text};
+    let (mut spare, nonce) = raw(spare_url).await;
+    let signature = host.sign(&proof_text(
+        Purpose::Register,
+        &name_of(spare_url),
+        &nonce,
+        None,
+    ));
+    send(
+        &mut spare,
+        RelayFrame::Register {
+            key: host.public_key(),
+            signature,
+        },
+    )
+    .await;
+    assert!(matches!(
+        next_frame(&mut spare).await,
+        Ok(RelayFrame::Registered { .. })
+    ));
+    let (mut caller, _) = raw(caller_url).await;
+    send(
+        &mut caller,
+        RelayFrame::Connect {
+            target: host.public_key(),
+            caller: None,
+        },
+    )
+    .await;
+    assert_eq!(
+        next_frame(&mut spare).await,
+        Ok(RelayFrame::Handover { caller: None })
+    );
+    send(&mut spare, RelayFrame::Ready).await;
+    assert_eq!(next_frame(&mut caller).await, Ok(RelayFrame::Connected));
+    (spare, caller)
+}
+
+/// The byte every flooded message is made of.
+pub const FLOOD_BYTE: u8 = 0x5a;
+
+/// Sends 64 KiB messages until one makes no progress for a second (or 512 MiB went): the
+/// bytes sent.
+pub async fn flood(caller: &mut Raw) -> usize {
+    let chunk = vec![FLOOD_BYTE; 64 << 10];
+    let mut sent = 0usize;
+    while sent < 512 << 20 {
+        let send = caller.send(Message::binary(chunk.clone()));
+        match tokio::time::timeout(Duration::from_secs(1), send).await {
+            Ok(r) => r.unwrap(),
+            Err(_) => break,
+        }
+        sent += chunk.len();
+    }
+    sent
+}
+
+/// Reads until `sent` flooded bytes arrived, each intact.
+pub async fn read_flood(spare: &mut Raw, sent: usize) {
+    let mut received = 0usize;
+    while received < sent {
+        match within("relayed data", spare.next()).await {
+            Some(Ok(Message::Binary(b))) => {
+                assert!(b.iter().all(|&x| x == FLOOD_BYTE));
+                received += b.len();
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("unexpected {other:?} after {received} of {sent} bytes"),
+        }
+    }
+}
