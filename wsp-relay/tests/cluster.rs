@@ -30,7 +30,41 @@ async fn every_method_kind_both_ways_across_two_nodes() {
     let (a, b) = (node(&nats).await, node(&nats).await);
     let host = host(&a.url(), Identity::generate(), 2).await;
     // The caller is at node b, the host's spares at node a.
-    let client = caller(&b.url(), &host);
+    every_method_kind_both_ways(&b, &host).await;
+    // The hand-over was node a's; node b only copied.
+    assert_eq!((a.stats().handovers, b.stats().handovers), (1, 0));
+    assert!(b.stats().frames_relayed > 10);
+    host.close().await;
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn every_method_kind_both_ways_with_three_nodes() {
+    let nats = Nats::start().await;
+    let (a, b, c) = (node(&nats).await, node(&nats).await, node(&nats).await);
+    let host = host(&a.url(), Identity::generate(), 2).await;
+    every_method_kind_both_ways(&c, &host).await;
+    assert_eq!(
+        (
+            a.stats().handovers,
+            b.stats().handovers,
+            c.stats().handovers
+        ),
+        (1, 0, 0)
+    );
+    // Node b was never on the route.
+    assert_eq!(b.stats().frames_relayed, 0);
+    host.close().await;
+    for relay in [a, b, c] {
+        relay.close().await;
+    }
+}
+
+/// A caller at `at` and `host` (the route's only connection there) call each other with every
+/// method kind, then the caller closes and the host sees its code and reason.
+async fn every_method_kind_both_ways(at: &Relay, host: &wsp_runtime::relay::RelayHost) {
+    let client = caller(&at.url(), host);
     within("connect", client.connect()).await.unwrap();
     let math = MathClient::from_caller(client.caller()).with_timeout(Duration::from_secs(5));
     let chat = ChatClient::from_caller(client.caller()).with_timeout(Duration::from_secs(5));
@@ -83,19 +117,12 @@ async fn every_method_kind_both_ways_across_two_nodes() {
         within("shout", back.shout(lines).map(|r| r.unwrap()).collect()).await;
     assert_eq!(shouted, vec!["HI", "THERE"]);
 
-    // The hand-over was node a's; node b only copied.
-    assert_eq!((a.stats().handovers, b.stats().handovers), (1, 0));
-    assert!(b.stats().frames_relayed > 10);
     client.close(1000, "done").await.unwrap();
-    // The close reached the host across the nodes.
-    // A normal close is the `Ok` outcome.
+    // The close reached the host across the nodes (a normal close is the `Ok` outcome).
     let info = within("the host's end closes", at_host.closed())
         .await
         .expect("closed normally");
     assert_eq!((info.code, info.reason.as_str()), (1000, "done"));
-    host.close().await;
-    a.close().await;
-    b.close().await;
 }
 
 // Two workers: the nodes' heartbeats keep running while a debug build decodes megabytes.
