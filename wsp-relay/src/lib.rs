@@ -10,7 +10,9 @@
 //! - this file: the relay's settings, its accept loop, and its statistics;
 //! - `hand_over.rs`: a connection's relay handshake, idle spares, routing callers to them;
 //! - `directory.rs`: the routing table (key → idle spares, waiting callers);
-//! - `pipe.rs`: copying a joined pair both ways, and close propagation.
+//! - `pipe.rs`: copying a joined pair both ways, and close propagation;
+//! - `cluster/`: several relays as one through NATS ([`RelayBuilder::cluster`]): claims for
+//!   keys another node holds, and the tunnel a route between two nodes runs over.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
