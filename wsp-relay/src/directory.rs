@@ -14,6 +14,7 @@ use wsp_runtime::Codec;
 use wsp_runtime::relay::PublicKey;
 
 use crate::hand_over::Caller;
+use crate::lock;
 
 /// Where a caller is sent: the inbox of one idle spare's task.
 pub(crate) type Ticket = oneshot::Sender<Caller>;
@@ -178,8 +179,4 @@ impl Directory {
         let spares = routes.values().map(|e| e.idle.len()).sum();
         (keys, spares)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -144,15 +144,14 @@ pub(crate) async fn route(relay: Arc<RelayInner>, mut caller: Caller) {
         let ticket = match relay.directory.claim(caller.target, caller.codec) {
             Claim::Spare(ticket) => ticket,
             Claim::Unknown => {
+                if let (Link::Ws(_), Some(cluster)) = (&caller.link, relay.cluster.clone()) {
+                    return through_cluster(relay, &cluster, caller).await;
+                }
                 let ws = match caller.link {
                     // The asking node tries another one.
                     Link::Node(remote) => return remote.gone().await,
                     Link::Ws(ws) => ws,
                 };
-                if let Some(cluster) = relay.cluster.clone() {
-                    caller.link = Link::Ws(ws);
-                    return through_cluster(relay, &cluster, caller).await;
-                }
                 relay.stats.count_unknown_key();
                 let reason = if relay
                     .directory

@@ -506,12 +506,7 @@ impl Counters {
         self.bytes.fetch_add(bytes as u64, Relaxed);
     }
     pub(crate) fn count_close(&self, code: u16) {
-        *self
-            .closes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(code)
-            .or_default() += 1;
+        *lock(&self.closes).entry(code).or_default() += 1;
     }
 
     fn snapshot(&self, keys: usize, spares: usize) -> RelayStats {
@@ -527,11 +522,7 @@ impl Counters {
             unavailable: self.unavailable.load(Relaxed),
             frames_relayed: self.frames.load(Relaxed),
             bytes_relayed: self.bytes.load(Relaxed),
-            closes_by_code: self
-                .closes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            closes_by_code: lock(&self.closes).clone(),
         }
     }
 }
@@ -564,6 +555,12 @@ pub struct RelayStats {
     pub bytes_relayed: u64,
     /// Close codes the relay sent or forwarded to the ends of routes, with their counts.
     pub closes_by_code: BTreeMap<u16, u64>,
+}
+
+/// Locks `m`; a panic elsewhere while holding it leaves data that is still consistent here
+/// (every critical section is a single insert, remove or count).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Resolves once the relay is shutting down.

@@ -124,7 +124,7 @@ impl ServerCluster {
             .map_err(|e| io(&e))?;
         let node = random_u64();
         let direct = nats
-            .subscribe(format!("wsp.server.node.{node:016x}"))
+            .subscribe(node_subject(node))
             .await
             .map_err(|e| io(&e))?;
         let broadcasts = nats.subscribe(BROADCAST).await.map_err(|e| io(&e))?;
@@ -216,21 +216,20 @@ impl ServerCluster {
     /// notifications only (streams fail with [`CallError::Unavailable`]). A client that is
     /// not connected (any more) fails with [`CallError::NotConnected`] at once.
     pub fn caller(&self, address: ClientAddress) -> Caller {
-        let subject = format!("wsp.server.node.{:016x}", address.node);
-        Caller::for_remote(Arc::new(RemoteClient {
-            nats: self.shared.nats.clone(),
-            subject: subject.into(),
-            connection: address.connection,
-            default_deadline: self.shared.default_deadline,
-        }))
+        self.remote(node_subject(address.node), address.connection)
     }
 
     /// Calls and notifies a client holding `key` ([`bind_key`](Self::bind_key)) at any node.
     pub fn caller_for_key(&self, key: &str) -> Caller {
+        self.remote(key_subject(key), 0)
+    }
+
+    /// A caller whose requests go to `subject`, for `connection` there (0 on a key's subject).
+    fn remote(&self, subject: Subject, connection: u64) -> Caller {
         Caller::for_remote(Arc::new(RemoteClient {
             nats: self.shared.nats.clone(),
-            subject: key_subject(key),
-            connection: 0,
+            subject,
+            connection,
             default_deadline: self.shared.default_deadline,
         }))
     }
@@ -265,12 +264,13 @@ async fn settle(nats: &Nats) -> Result<(), String> {
     }
 }
 
+fn node_subject(node: u64) -> Subject {
+    format!("wsp.server.node.{node:016x}").into()
+}
+
+/// A key's subject: its bytes in hex, so that no key can name a subject hierarchy or wildcard.
 fn key_subject(key: &str) -> Subject {
-    let mut s = String::from("wsp.server.key.");
-    for b in key.as_bytes() {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s.into()
+    format!("wsp.server.key.{}", hex::encode(key)).into()
 }
 
 /// Answers the calls and notifications for this node's connections.

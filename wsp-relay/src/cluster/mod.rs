@@ -32,8 +32,8 @@ use wsp_runtime::Codec;
 use wsp_runtime::close_code as code;
 use wsp_runtime::relay::PublicKey;
 
-use crate::RelayInner;
 use crate::hand_over::{self, Caller, Link};
+use crate::{RelayInner, lock};
 pub(crate) use tunnel::Tunnel;
 
 /// How often a node says it is alive.
@@ -440,8 +440,4 @@ fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).expect("the system's randomness source");
     u64::from_ne_bytes(b)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
