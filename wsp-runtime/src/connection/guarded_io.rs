@@ -91,11 +91,12 @@ pub(crate) struct GuardedIo<S> {
     write_failed: bool,
     frames: FrameTracker,
     clock: Arc<MessageClock>,
-    /// Bytes read from the socket beyond what the caller's buffer took, and how many of them
-    /// were handed on since; allocated only while there are some, so an idle connection holds
-    /// no read buffer here.
+    /// Bytes read from the socket beyond what the caller's buffer took: the buffer they were
+    /// read into, held only while some are left (so an idle connection holds no read buffer
+    /// here), and the range `rest_at..rest_end` of them not yet handed on.
     rest: Option<Box<[u8]>>,
     rest_at: usize,
+    rest_end: usize,
 }
 
 /// When the message being received started, if one is in progress: written by [`GuardedIo`]
@@ -143,6 +144,7 @@ impl<S> GuardedIo<S> {
             clock: clock.clone(),
             rest: None,
             rest_at: 0,
+            rest_end: 0,
         };
         (io, clock)
     }
@@ -152,6 +154,7 @@ impl<S> GuardedIo<S> {
     pub(crate) fn unread(&mut self, bytes: Vec<u8>) {
         debug_assert!(self.rest.is_none());
         if !bytes.is_empty() {
+            self.rest_end = bytes.len();
             self.rest = Some(bytes.into_boxed_slice());
             self.rest_at = 0;
         }
@@ -203,13 +206,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         // What an earlier read brought beyond the caller's buffer comes first.
-        if let Some(rest) = &mut this.rest {
-            let n = (rest.len() - this.rest_at).min(buf.remaining());
+        if let Some(rest) = &this.rest {
+            let n = (this.rest_end - this.rest_at).min(buf.remaining());
             buf.put_slice(&rest[this.rest_at..this.rest_at + n]);
             this.rest_at += n;
-            if this.rest_at == rest.len() {
-                this.rest = None;
+            if this.rest_at == this.rest_end {
                 this.rest_at = 0;
+                if let Some(done) = this.rest.take() {
+                    spare(done);
+                }
             }
             return Poll::Ready(Ok(()));
         }
@@ -221,29 +226,67 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
         }
         // Read as much as the socket has into this thread's scratch buffer, hand the caller
         // what fits and keep the rest: one system call for many frames, or for 64 KiB of a
-        // large one, whatever the caller's (small) buffer.
-        SCRATCH.with_borrow_mut(|scratch| {
-            let mut into = ReadBuf::new(scratch);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut into))?;
-            let got = into.filled();
-            this.observe(got);
-            let n = got.len().min(buf.remaining());
-            buf.put_slice(&got[..n]);
-            if n < got.len() {
-                this.rest = Some(got[n..].into());
-            }
-            Poll::Ready(Ok(()))
-        })
+        // large one, whatever the caller's (small) buffer. The rest is kept by keeping the
+        // buffer itself (the thread takes its spare as the next scratch), not by copying it.
+        let mut scratch = BUFFERS.with_borrow_mut(Buffers::take);
+        let mut into = ReadBuf::new(&mut scratch);
+        let read = Pin::new(&mut this.inner).poll_read(cx, &mut into);
+        let got = into.filled().len();
+        if !matches!(read, Poll::Ready(Ok(()))) || got == 0 {
+            BUFFERS.with_borrow_mut(|b| b.scratch = Some(scratch));
+            return read;
+        }
+        this.observe(&scratch[..got]);
+        let n = got.min(buf.remaining());
+        buf.put_slice(&scratch[..n]);
+        if n < got {
+            (this.rest, this.rest_at, this.rest_end) = (Some(scratch), n, got);
+        } else {
+            BUFFERS.with_borrow_mut(|b| b.scratch = Some(scratch));
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
-/// Size of the per-thread buffer sockets are read into.
+/// Size of the per-thread buffers sockets are read into.
 const SCRATCH_LEN: usize = 64 << 10;
 
+/// A thread's read buffers: the scratch buffer every connection polled on the thread reads
+/// into (a read only uses it within one call), and a spare that replaces it when a connection
+/// keeps it for the bytes its caller could not take yet. A connection gives its buffer back
+/// as a spare once it handed everything on, to whichever thread it is polled on then; a
+/// thread holds at most two.
+#[derive(Default)]
+struct Buffers {
+    scratch: Option<Box<[u8]>>,
+    spare: Option<Box<[u8]>>,
+}
+
+impl Buffers {
+    fn take(&mut self) -> Box<[u8]> {
+        self.scratch
+            .take()
+            .or_else(|| self.spare.take())
+            .unwrap_or_else(|| vec![0; SCRATCH_LEN].into_boxed_slice())
+    }
+}
+
 thread_local! {
-    /// Shared by every connection polled on this thread: a read only uses it within one call.
-    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
-        std::cell::RefCell::new(vec![0; SCRATCH_LEN].into_boxed_slice());
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::new(Buffers::default());
+}
+
+/// Gives a connection's read-ahead buffer back to the thread, if it is one of these buffers and
+/// the thread has room for it.
+fn spare(buffer: Box<[u8]>) {
+    if buffer.len() == SCRATCH_LEN {
+        BUFFERS.with_borrow_mut(|b| {
+            if b.scratch.is_none() {
+                b.scratch = Some(buffer);
+            } else if b.spare.is_none() {
+                b.spare = Some(buffer);
+            }
+        });
+    }
 }
 
 impl<S> GuardedIo<S> {
