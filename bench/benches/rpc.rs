@@ -445,14 +445,7 @@ async fn wsp_pair(service: Arc<dyn wsp_runtime::Service>) -> (Server, Client) {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let mut cfg = wsp_runtime::Config::default();
-    if std::env::var("X_NODL").is_ok() {
-        cfg = cfg.default_deadline(None);
-    }
-    if std::env::var("X_NOKA").is_ok() {
-        cfg = cfg.keepalive(None, Duration::from_secs(30));
-    }
-    let client = Client::builder(server.url()).config(cfg).build();
+    let client = Client::builder(server.url()).build();
     client.connect().await.unwrap();
     (server, client)
 }
@@ -569,9 +562,14 @@ impl Bench for WspTypedLarge {
     }
 
     fn sequential(&self, dur: Duration) -> BoxFut<'_, Samples> {
-        Box::pin(sequential_calls(dur, |_| async {
-            let back = self.bench.echo(vec![7u8; LARGE]).await.unwrap();
-            debug_assert_eq!(back.len(), LARGE);
+        // One buffer, shared by every call (a refcount, as the raw echo's).
+        let data = wsp_runtime::Bytes::from(vec![7u8; LARGE]);
+        Box::pin(sequential_calls(dur, move |_| {
+            let data = data.clone();
+            async move {
+                let back = self.bench.echo(data).await.unwrap();
+                debug_assert_eq!(back.len(), LARGE);
+            }
         }))
     }
 

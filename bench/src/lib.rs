@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use wsp_runtime::{CallContext, Client, Peer, Server, ServiceError};
+use wsp_runtime::{Bytes, CallContext, Client, Peer, Server, ServiceError};
 
 /// Generated from `bench.wsp`.
 #[allow(missing_docs)]
@@ -23,7 +23,7 @@ impl bench::Bench for Adder {
         Ok(a.wrapping_add(b))
     }
 
-    async fn echo(&self, _ctx: CallContext, data: Vec<u8>) -> Result<Vec<u8>, ServiceError> {
+    async fn echo(&self, _ctx: CallContext, data: Bytes) -> Result<Bytes, ServiceError> {
         Ok(data)
     }
 }

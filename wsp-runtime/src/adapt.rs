@@ -7,11 +7,11 @@
 //! ```
 //! use std::collections::BTreeMap;
 //! use serde::{Deserialize, Serialize};
-//! use wsp_runtime::codegen::{As, Bytes, Int64, Same};
+//! use wsp_runtime::codegen::{As, Bin, Int64, Same};
 //!
 //! #[derive(Serialize, Deserialize, PartialEq, Debug)]
 //! struct Row {
-//!     #[serde(with = "As::<Vec<BTreeMap<Same, Option<Bytes>>>>")]
+//!     #[serde(with = "As::<Vec<BTreeMap<Same, Option<Bin>>>>")]
 //!     blobs: Vec<BTreeMap<String, Option<Vec<u8>>>>,
 //!     #[serde(with = "As::<Int64>")]
 //!     total: u64,
@@ -148,24 +148,41 @@ impl serde::de::Visitor<'_> for FloatVisitor {
     }
 }
 
-/// Adapter for `Vec<u8>`: MessagePack `bin`, a standard base64 string in JSON.
+/// Adapter for byte buffers (`bytes::Bytes`, the type of schema `bytes`, or `Vec<u8>`):
+/// MessagePack `bin`, a standard base64 string in JSON. A `Bytes` of 4 KiB or more received by
+/// the runtime shares the message it arrived in instead of copying it.
 #[derive(Debug, Clone, Copy)]
-pub struct Bytes;
+pub struct Bin;
 
-impl SerializeAs<Vec<u8>> for Bytes {
+impl SerializeAs<Vec<u8>> for Bin {
     fn serialize_as<S: Serializer>(source: &Vec<u8>, serializer: S) -> Result<S::Ok, S::Error> {
         bytes::serialize(source, serializer)
     }
 }
 
-impl<'de> DeserializeAs<'de, Vec<u8>> for Bytes {
+impl<'de> DeserializeAs<'de, Vec<u8>> for Bin {
     fn deserialize_as<D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         bytes::deserialize(deserializer)
     }
 }
 
+impl SerializeAs<::bytes::Bytes> for Bin {
+    fn serialize_as<S: Serializer>(
+        source: &::bytes::Bytes,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        bytes::serialize(source, serializer)
+    }
+}
+
+impl<'de> DeserializeAs<'de, ::bytes::Bytes> for Bin {
+    fn deserialize_as<D: Deserializer<'de>>(deserializer: D) -> Result<::bytes::Bytes, D::Error> {
+        bytes::deserialize_shared(deserializer)
+    }
+}
+
 /// A parameter or result of type `T` as it goes over the wire, written by the adapter `A`
-/// (`Wire<u64, Int64>`, `Wire<Vec<Vec<u8>>, Vec<Bytes>>`).
+/// (`Wire<u64, Int64>`, `Wire<Vec<Bytes>, Vec<Bin>>`).
 ///
 /// Generated clients and services wrap the arguments and results that hold a 64-bit integer,
 /// a float or `bytes` in it, so that the PROTOCOL §5 encoding applies to them as it does to fields;

@@ -131,6 +131,7 @@ pub use wire::codec::{
     Codec, DecodeError, EncodeError, JsonCodec, MsgPackCodec, Payload, PayloadCodec,
 };
 
+pub use bytes::Bytes;
 pub use rmpv::Value;
 pub use tokio_tungstenite;
 
@@ -138,7 +139,7 @@ pub use tokio_tungstenite;
 /// move things around without breaking generated files.
 #[doc(hidden)]
 pub mod codegen {
-    pub use crate::adapt::{Bytes, Float, FloatValue, Int64, Wire};
+    pub use crate::adapt::{Bin, Float, FloatValue, Int64, Wire};
     pub use crate::args::{Args, Opt, Param, ParamList, Req};
     pub use crate::call::{CallOptions, CallStream, Caller};
     pub use crate::client::Client;
@@ -152,6 +153,7 @@ pub mod codegen {
     pub use crate::unknown::UnknownVariant;
     pub use crate::wire::codec::{Codec, DecodeError, EncodeError, Payload};
     pub use crate::with::{bytes, int64};
+    pub use ::bytes::Bytes;
     pub use futures_util::future::BoxFuture;
     pub use futures_util::stream::{BoxStream, Stream, StreamExt};
     pub use serde;

@@ -31,7 +31,6 @@
 /// Byte buffers: MessagePack `bin`, JSON base64 string.
 pub mod bytes {
     use std::fmt;
-    use std::marker::PhantomData;
 
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
@@ -50,7 +49,9 @@ pub mod bytes {
         }
     }
 
-    struct BytesVisitor<T>(bool, PhantomData<T>);
+    /// Reads bytes into `T`; `.0` is whether the format is human-readable, `.1` makes a `T`
+    /// of a slice (a copy, or a shared slice of the message for `Bytes`).
+    struct BytesVisitor<T>(bool, fn(&[u8]) -> T);
 
     impl<'de, T: From<Vec<u8>>> Visitor<'de> for BytesVisitor<T> {
         type Value = T;
@@ -60,7 +61,7 @@ pub mod bytes {
         }
 
         fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<T, E> {
-            Ok(T::from(v.to_vec()))
+            Ok((self.1)(v))
         }
 
         fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<T, E> {
@@ -90,11 +91,26 @@ pub mod bytes {
     /// Deserializes bytes from bin, a base64 string (human-readable formats) or an array of
     /// integers, into any `T: From<Vec<u8>>` (`Vec<u8>`, `bytes::Bytes`, …).
     pub fn deserialize<'de, T: From<Vec<u8>>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
-        let hr = d.is_human_readable();
-        if hr {
-            d.deserialize_str(BytesVisitor(true, PhantomData))
+        read(d, |v| T::from(v.to_vec()))
+    }
+
+    /// Deserializes bytes like [`deserialize`] into [`bytes::Bytes`](::bytes::Bytes), sharing
+    /// the received message instead of copying when the value is 4 KiB or more and the
+    /// message is being decoded by the runtime (PROTOCOL §5 values of generated code).
+    pub(crate) fn deserialize_shared<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<::bytes::Bytes, D::Error> {
+        read(d, crate::wire::shared::bytes_of)
+    }
+
+    fn read<'de, T: From<Vec<u8>>, D: Deserializer<'de>>(
+        d: D,
+        from_slice: fn(&[u8]) -> T,
+    ) -> Result<T, D::Error> {
+        if d.is_human_readable() {
+            d.deserialize_str(BytesVisitor(true, from_slice))
         } else {
-            d.deserialize_any(BytesVisitor(false, PhantomData))
+            d.deserialize_any(BytesVisitor(false, from_slice))
         }
     }
 

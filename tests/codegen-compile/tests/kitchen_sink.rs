@@ -18,7 +18,7 @@ use wsp_codegen_compile_tests::kitchen::sink::{
 };
 use wsp_codegen_compile_tests::{keywords as kw, v2};
 use wsp_runtime::codegen::Stream;
-use wsp_runtime::{CallContext, CallError, Codec, ServiceError};
+use wsp_runtime::{Bytes, CallContext, CallError, Codec, ServiceError};
 
 fn primitives() -> Primitives {
     Primitives {
@@ -34,11 +34,11 @@ fn primitives() -> Primitives {
         an_f32: 1.5,
         an_f64: -2.25,
         a_string: "ünïcödé".into(),
-        some_bytes: vec![0, 1, 2, 255],
+        some_bytes: vec![0, 1, 2, 255].into(),
         maybe_bool: None,
         maybe_i64: Some(i64::MAX),
         maybe_u64: None,
-        maybe_bytes: Some(vec![]),
+        maybe_bytes: Some(Bytes::new()),
         maybe_string: Some(String::new()),
     }
 }
@@ -94,7 +94,7 @@ fn values_encode_as_protocol_section_5_says() {
         maybe_map: None,
         deep: vec![BTreeMap::from([(
             "d".into(),
-            vec![BTreeMap::from([(9, Some(vec![7]))])],
+            vec![BTreeMap::from([(9, Some(Bytes::from_static(&[7])))])],
         )])],
     };
     for codec in [Codec::Json, Codec::MsgPack] {
@@ -499,7 +499,7 @@ async fn keyword_names_work_on_the_wire() {
         .expect("decodes with keyword names");
     assert_eq!(
         (value.new, value.r#impl.clone(), value.crate_),
-        (-1, vec![1], -2)
+        (-1, Bytes::from_static(&[1]), -2)
     );
     // The schema's own `RpcError` and the runtime's, one package next to the other.
     let own = kw::RpcError { code: 7 };

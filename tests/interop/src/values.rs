@@ -21,11 +21,11 @@ pub(crate) fn primitives() -> sink::Primitives {
         an_f32: 1.5,
         an_f64: 2.0,
         a_string: "héllo ✓".into(),
-        some_bytes: vec![0, 1, 2, 255],
+        some_bytes: vec![0, 1, 2, 255].into(),
         maybe_bool: None,
         maybe_i64: Some((1 << 53) + 1),
         maybe_u64: None,
-        maybe_bytes: Some(vec![]),
+        maybe_bytes: Some(wsp_runtime::Bytes::new()),
         maybe_string: None,
     }
 }
@@ -44,7 +44,10 @@ pub(crate) fn containers() -> sink::Containers {
         maybe_map: Some(BTreeMap::from([(-5, true)])),
         deep: vec![BTreeMap::from([(
             "k".to_owned(),
-            vec![BTreeMap::from([(1, Some(vec![9])), (2, None)])],
+            vec![BTreeMap::from([
+                (1, Some(wsp_runtime::Bytes::from_static(&[9]))),
+                (2, None),
+            ])],
         )])],
     }
 }

@@ -53,7 +53,7 @@ struct F64(#[serde(with = "wsp_runtime::codegen::As::<wsp_runtime::codegen::Floa
 
 /// `bytes` on its own (bin; base64 in JSON).
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
-struct Bin(#[serde(with = "wsp_runtime::codegen::As::<wsp_runtime::codegen::Bytes>")] Vec<u8>);
+struct Bin(#[serde(with = "wsp_runtime::codegen::As::<wsp_runtime::codegen::Bin>")] Vec<u8>);
 
 const DEPTH: usize = 64;
 

@@ -266,7 +266,7 @@ fn primitive(p: Primitive) -> TokenStream {
         Primitive::F32 => quote!(f32),
         Primitive::F64 => quote!(f64),
         Primitive::String => quote!(wsp::String),
-        Primitive::Bytes => quote!(wsp::Vec<u8>),
+        Primitive::Bytes => quote!(wsp::Bytes),
     }
 }
 
@@ -282,12 +282,12 @@ pub(crate) fn needs_adapter(ty: &TypeRef) -> bool {
     }
 }
 
-/// The adapter shape: the type with `Int64`/`Float`/`Bytes` at the leaves that need them and `Same`
+/// The adapter shape: the type with `Int64`/`Float`/`Bin` at the leaves that need them and `Same`
 /// elsewhere.
 pub(crate) fn shape_tokens(ty: &TypeRef) -> TokenStream {
     match ty {
         TypeRef::Primitive(p) if p.is_64_bit_integer() => quote!(wsp::Int64),
-        TypeRef::Primitive(Primitive::Bytes) => quote!(wsp::Bytes),
+        TypeRef::Primitive(Primitive::Bytes) => quote!(wsp::Bin),
         TypeRef::Primitive(Primitive::F32 | Primitive::F64) => quote!(wsp::Float),
         TypeRef::Primitive(_) | TypeRef::Named(_) => quote!(wsp::Same),
         TypeRef::List(t) => {
@@ -306,7 +306,7 @@ pub(crate) fn shape_tokens(ty: &TypeRef) -> TokenStream {
 }
 
 /// The adapter shape as text, for `#[serde(with = "…")]`: [`shape_tokens`] written as Rust is
-/// (`wsp::Vec<wsp::Int64>`, `wsp::BTreeMap<wsp::Same, wsp::Bytes>`).
+/// (`wsp::Vec<wsp::Int64>`, `wsp::BTreeMap<wsp::Same, wsp::Bin>`).
 fn shape_of(ty: &TypeRef) -> String {
     shape_tokens(ty)
         .to_string()

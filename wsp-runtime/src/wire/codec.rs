@@ -199,10 +199,13 @@ impl Payload {
         }
     }
 
-    /// Decodes the payload into `T` (which may borrow from the payload).
+    /// Decodes the payload into `T` (which may borrow from the payload). A `bytes` value of
+    /// 4 KiB or more decoded as [`Bytes`] shares the received message instead of copying it.
     #[inline]
     pub fn decode<'de, T: Deserialize<'de>>(&'de self) -> Result<T, DecodeError> {
-        self.codec.decode(&self.bytes, self.max_depth)
+        super::shared::decoding(&self.bytes, || {
+            self.codec.decode(&self.bytes, self.max_depth)
+        })
     }
 
     /// Decodes the payload into a generic MessagePack value.
@@ -243,6 +246,36 @@ mod tests {
         assert!(json_too_deep(br#"[[[[1]]]]"#, 3));
         assert!(!json_too_deep(br#"["[[[[[["]"#, 2));
         assert!(!json_too_deep(br#"["\"[[[[[["]"#, 2));
+    }
+
+    /// A large `bytes` argument decoded for a handler is a slice of the received message, in
+    /// either position of an argument list; a small one, or one from JSON, is a copy.
+    #[test]
+    fn large_bytes_share_the_message() {
+        use crate::adapt::{Bin, Wire};
+        type Arg = Wire<Bytes, Bin>;
+        let big = Bytes::from(vec![5u8; 64 << 10]);
+        let small = Bytes::from_static(b"tiny");
+        let mut buf = Vec::new();
+        let args = (Arg::new(small.clone()), Arg::new(big.clone()));
+        Codec::MsgPack.encode(&mut buf, &args).unwrap();
+        let frame = Bytes::from(buf);
+        let payload = Payload::new(Codec::MsgPack, frame.slice(..), 16);
+        let (a, b): (Arg, Arg) = payload.decode().unwrap();
+        assert_eq!((&a.0, &b.0), (&small, &big));
+        let inside = |v: &Bytes| {
+            let at = v.as_ptr() as usize;
+            at >= frame.as_ptr() as usize && at + v.len() <= frame.as_ptr() as usize + frame.len()
+        };
+        assert!(inside(&b.0), "the large value shares the frame");
+        assert!(!inside(&a.0), "the small value is copied");
+
+        let mut json = Vec::new();
+        Codec::Json.encode(&mut json, &args).unwrap();
+        let (_, b): (Arg, Arg) = Payload::new(Codec::Json, Bytes::from(json), 16)
+            .decode()
+            .unwrap();
+        assert_eq!(b.0, big, "base64 in JSON");
     }
 
     #[test]

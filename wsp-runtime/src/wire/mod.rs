@@ -6,7 +6,8 @@
 //!   fixed header; the payload (always the last element) is handed on as a [`Bytes`] slice of
 //!   the received message, without copying or decoding it;
 //! - `write.rs`: one constructor per frame type, the only place frames are encoded;
-//! - `codec.rs`: the payload codecs, and [`Payload`](codec::Payload), an undecoded value.
+//! - `codec.rs`: the payload codecs, and [`Payload`](codec::Payload), an undecoded value;
+//! - `shared.rs`: large `bytes` values decoded as slices of their message, not copies.
 //!
 //! Nothing here knows of connections: the connection layer above reads and writes through it.
 
@@ -20,6 +21,7 @@ use crate::close::code;
 pub(crate) mod codec;
 mod json;
 mod msgpack;
+pub(crate) mod shared;
 mod write;
 
 use codec::Codec;
