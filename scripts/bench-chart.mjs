@@ -19,7 +19,8 @@
 //   baseline              the name of the case of the same shape it is compared with, or null
 //   ratio                 calls_per_s ÷ the baseline's calls_per_s, or null
 //   target                the least ratio the project aims for (issue 10), or null
-//   (others)              per benchmark, e.g. payload, connect_ms, calls_ms
+//   (others)              per benchmark, e.g. payload, connect_ms, calls_ms, cpu_us_per_call
+//                         (rpc: process CPU time per call, both ends)
 //
 // and, for the idle-memory cases (shape "idle"):
 //

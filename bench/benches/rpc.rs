@@ -92,6 +92,8 @@ struct Samples {
     nanos: Vec<u64>,
     /// Calls per second of each round.
     rounds: Vec<f64>,
+    /// CPU time the process (both ends) spent during the rounds.
+    cpu: Duration,
 }
 
 impl Samples {
@@ -100,6 +102,7 @@ impl Samples {
             elapsed,
             nanos,
             rounds: Vec::new(),
+            cpu: Duration::ZERO,
         }
     }
 
@@ -107,6 +110,7 @@ impl Samples {
         self.rounds
             .push(other.nanos.len() as f64 / other.elapsed.as_secs_f64());
         self.elapsed += other.elapsed;
+        self.cpu += other.cpu;
         self.nanos.extend(other.nanos);
     }
 }
@@ -780,6 +784,8 @@ struct Row {
     rate: f64,
     p50: u64,
     p99: u64,
+    /// Process CPU time per call (client and server, both in this process), in µs.
+    cpu_us: f64,
 }
 
 /// The median round's rate (robust against a round disturbed by other load) and pooled
@@ -807,6 +813,7 @@ fn row(b: &dyn Bench, pipelined: bool, mut s: Samples) -> Row {
         rate: median,
         p50: pct(0.50) / 1000,
         p99: pct(0.99) / 1000,
+        cpu_us: s.cpu.as_secs_f64() * 1e6 / s.nanos.len().max(1) as f64,
     }
 }
 
@@ -817,9 +824,33 @@ async fn on_worker(
     f: impl FnOnce(&dyn Bench) -> BoxFut<'_, Samples> + Send + 'static,
 ) -> Samples {
     let b = b.clone();
-    tokio::spawn(async move { f(&*b).await })
+    let before = cpu_time();
+    let mut s = tokio::spawn(async move { f(&*b).await })
         .await
-        .expect("bench task")
+        .expect("bench task");
+    s.cpu = cpu_time().saturating_sub(before);
+    s
+}
+
+/// CPU time (user and system) of this process so far, from `/proc/self/stat`. Its unit is a
+/// clock tick (10 ms on Linux), fine enough over rounds of seconds. Calls/s on this 2-vCPU VM
+/// move with how the two threads happen to wake each other; CPU per call moves much less, so
+/// it is the figure to compare builds by.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name (in parentheses), fields 3, 4, …: utime is field 14, stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn load_average() -> String {
@@ -937,17 +968,18 @@ fn report(rows: &[Row], secs: f64, rounds: u32, first_replies: &[(&str, u64, u64
         Shape::Add => "add(a, b)",
     };
     println!(
-        "| case ({secs} s per round, {rounds} rounds) | payload | calls/s (median round) | p50 µs | p99 µs | × raw echo |"
+        "| case ({secs} s per round, {rounds} rounds) | payload | calls/s (median round) | p50 µs | p99 µs | CPU µs/call | × raw echo |"
     );
-    println!("|---|---|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|");
     for r in rows {
         println!(
-            "| {} | {} | {:.0} | {} | {} | {:.2} |",
+            "| {} | {} | {:.0} | {} | {} | {:.2} | {:.2} |",
             r.case,
             shape(r.shape),
             r.rate,
             r.p50,
             r.p99,
+            r.cpu_us,
             r.rate / rate(raw(r), r.pipelined)
         );
     }
@@ -1034,6 +1066,7 @@ fn report(rows: &[Row], secs: f64, rounds: u32, first_replies: &[(&str, u64, u64
             ("calls_per_s", report::round(r.rate, 0)),
             ("p50_us", json!(r.p50)),
             ("p99_us", json!(r.p99)),
+            ("cpu_us_per_call", report::round(r.cpu_us, 2)),
             ("baseline", json!(baseline)),
             (
                 "ratio",
