@@ -149,8 +149,9 @@ impl serde::de::Visitor<'_> for FloatVisitor {
 }
 
 /// Adapter for byte buffers (`bytes::Bytes`, the type of schema `bytes`, or `Vec<u8>`):
-/// MessagePack `bin`, a standard base64 string in JSON. A `Bytes` of 4 KiB or more received by
-/// the runtime shares the message it arrived in instead of copying it.
+/// MessagePack `bin`, a standard base64 string in JSON. A `Bytes` received by the runtime in
+/// MessagePack that is 4 KiB or more and at least half of its payload shares the message it
+/// arrived in instead of copying it.
 #[derive(Debug, Clone, Copy)]
 pub struct Bin;
 

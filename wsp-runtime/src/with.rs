@@ -95,8 +95,8 @@ pub mod bytes {
     }
 
     /// Deserializes bytes like [`deserialize`] into [`bytes::Bytes`](::bytes::Bytes), sharing
-    /// the received message instead of copying when the value is 4 KiB or more and the
-    /// message is being decoded by the runtime (PROTOCOL §5 values of generated code).
+    /// the received message instead of copying where `wire::shared` allows it (the adapter of
+    /// generated code; [`deserialize`] itself always copies).
     pub(crate) fn deserialize_shared<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<::bytes::Bytes, D::Error> {

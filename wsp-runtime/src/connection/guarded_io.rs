@@ -226,8 +226,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
         }
         // Read as much as the socket has into this thread's scratch buffer, hand the caller
         // what fits and keep the rest: one system call for many frames, or for 64 KiB of a
-        // large one, whatever the caller's (small) buffer. The rest is kept by keeping the
-        // buffer itself (the thread takes its spare as the next scratch), not by copying it.
+        // large one, whatever the caller's (small) buffer. A large rest (part of a large
+        // message) is kept by keeping the buffer itself, the thread taking its spare as the
+        // next scratch, rather than by copying it; a small one is copied into a buffer of its
+        // size, so a connection that stops reading holds only what it was sent.
         let mut scratch = BUFFERS.with_borrow_mut(Buffers::take);
         let mut into = ReadBuf::new(&mut scratch);
         let read = Pin::new(&mut this.inner).poll_read(cx, &mut into);
@@ -239,17 +241,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
         this.observe(&scratch[..got]);
         let n = got.min(buf.remaining());
         buf.put_slice(&scratch[..n]);
-        if n < got {
+        if got - n >= KEEP_BUFFER_AT {
             (this.rest, this.rest_at, this.rest_end) = (Some(scratch), n, got);
-        } else {
-            BUFFERS.with_borrow_mut(|b| b.scratch = Some(scratch));
+            return Poll::Ready(Ok(()));
         }
+        if n < got {
+            (this.rest, this.rest_at, this.rest_end) = (Some(scratch[n..got].into()), 0, got - n);
+        }
+        BUFFERS.with_borrow_mut(|b| b.scratch = Some(scratch));
         Poll::Ready(Ok(()))
     }
 }
 
 /// Size of the per-thread buffers sockets are read into.
 const SCRATCH_LEN: usize = 64 << 10;
+
+/// The least read-ahead kept in the buffer it was read into rather than copied out of it.
+const KEEP_BUFFER_AT: usize = 16 << 10;
 
 /// A thread's read buffers: the scratch buffer every connection polled on the thread reads
 /// into (a read only uses it within one call), and a spare that replaces it when a connection
@@ -471,6 +479,63 @@ fn payload_len(h: &[u8; 14]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One read of at most `n` bytes through `io`, as tungstenite makes them.
+    async fn read_some<S: AsyncRead + Unpin>(io: &mut GuardedIo<S>, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        let k = {
+            let mut rb = ReadBuf::new(&mut buf);
+            std::future::poll_fn(|cx| Pin::new(&mut *io).poll_read(cx, &mut rb))
+                .await
+                .expect("reads");
+            rb.filled().len()
+        };
+        buf.truncate(k);
+        buf
+    }
+
+    /// What the read-ahead keeps beyond a small read comes back in order; a large rest stays
+    /// in the buffer it was read into, a small one is copied into a buffer of its size, and
+    /// the end of the stream is passed on.
+    #[tokio::test]
+    async fn read_ahead_keeps_large_rests_in_place_and_copies_small_ones() {
+        use tokio::io::AsyncWriteExt;
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let (mut io, _clock) = GuardedIo::new(rx, Duration::from_secs(5));
+        let sent: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        tx.write_all(&sent).await.unwrap();
+        let mut got = read_some(&mut io, 1024).await;
+        assert_eq!(got.len(), 1024);
+        assert_eq!(
+            io.rest.as_ref().map(|r| r.len()),
+            Some(SCRATCH_LEN),
+            "kept, not copied"
+        );
+        assert_eq!(io.rest_end - io.rest_at, SCRATCH_LEN - 1024);
+        while got.len() < sent.len() {
+            got.extend(read_some(&mut io, 1024).await);
+        }
+        assert!(got == sent, "every byte, in order");
+        assert!(io.rest.is_none());
+
+        tx.write_all(&sent[..2000]).await.unwrap();
+        let first = read_some(&mut io, 1024).await;
+        assert_eq!(
+            io.rest.as_ref().map(|r| r.len()),
+            Some(2000 - 1024),
+            "copied"
+        );
+        let second = read_some(&mut io, 1024).await;
+        assert_eq!([first, second].concat(), sent[..2000]);
+        assert!(io.rest.is_none());
+
+        drop(tx);
+        assert!(read_some(&mut io, 1024).await.is_empty(), "end of stream");
+        assert!(
+            BUFFERS.with_borrow(|b| b.scratch.is_some()),
+            "the scratch is back"
+        );
+    }
 
     fn frame(fin: bool, opcode: u8, masked: bool, len: usize) -> Vec<u8> {
         let mut f = vec![if fin { 0x80 } else { 0 } | opcode];

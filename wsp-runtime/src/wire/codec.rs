@@ -199,8 +199,9 @@ impl Payload {
         }
     }
 
-    /// Decodes the payload into `T` (which may borrow from the payload). A `bytes` value of
-    /// 4 KiB or more decoded as [`Bytes`] shares the received message instead of copying it.
+    /// Decodes the payload into `T` (which may borrow from the payload). In MessagePack, a
+    /// `bytes` value decoded as [`Bytes`] that is 4 KiB or more and at least half of the payload
+    /// shares the received message instead of copying it.
     #[inline]
     pub fn decode<'de, T: Deserialize<'de>>(&'de self) -> Result<T, DecodeError> {
         super::shared::decoding(&self.bytes, || {
@@ -256,26 +257,34 @@ mod tests {
         type Arg = Wire<Bytes, Bin>;
         let big = Bytes::from(vec![5u8; 64 << 10]);
         let small = Bytes::from_static(b"tiny");
-        let mut buf = Vec::new();
-        let args = (Arg::new(small.clone()), Arg::new(big.clone()));
-        Codec::MsgPack.encode(&mut buf, &args).unwrap();
-        let frame = Bytes::from(buf);
-        let payload = Payload::new(Codec::MsgPack, frame.slice(..), 16);
-        let (a, b): (Arg, Arg) = payload.decode().unwrap();
-        assert_eq!((&a.0, &b.0), (&small, &big));
-        let inside = |v: &Bytes| {
-            let at = v.as_ptr() as usize;
-            at >= frame.as_ptr() as usize && at + v.len() <= frame.as_ptr() as usize + frame.len()
-        };
-        assert!(inside(&b.0), "the large value shares the frame");
-        assert!(!inside(&a.0), "the small value is copied");
+        for large_last in [true, false] {
+            let args = if large_last {
+                (Arg::new(small.clone()), Arg::new(big.clone()))
+            } else {
+                (Arg::new(big.clone()), Arg::new(small.clone()))
+            };
+            let mut buf = Vec::new();
+            Codec::MsgPack.encode(&mut buf, &args).unwrap();
+            let frame = Bytes::from(buf);
+            let payload = Payload::new(Codec::MsgPack, frame.slice(..), 16);
+            let (a, b): (Arg, Arg) = payload.decode().unwrap();
+            let (small_got, big_got) = if large_last { (a.0, b.0) } else { (b.0, a.0) };
+            assert_eq!((&small_got, &big_got), (&small, &big));
+            let inside = |v: &Bytes| {
+                let (at, start) = (v.as_ptr() as usize, frame.as_ptr() as usize);
+                at >= start && at + v.len() <= start + frame.len()
+            };
+            assert!(inside(&big_got), "the large value shares the frame");
+            assert!(!inside(&small_got), "the small value is copied");
 
-        let mut json = Vec::new();
-        Codec::Json.encode(&mut json, &args).unwrap();
-        let (_, b): (Arg, Arg) = Payload::new(Codec::Json, Bytes::from(json), 16)
-            .decode()
-            .unwrap();
-        assert_eq!(b.0, big, "base64 in JSON");
+            let mut json = Vec::new();
+            Codec::Json.encode(&mut json, &args).unwrap();
+            let (a, b): (Arg, Arg) = Payload::new(Codec::Json, Bytes::from(json), 16)
+                .decode()
+                .unwrap();
+            let big_got = if large_last { b.0 } else { a.0 };
+            assert_eq!(big_got, big, "base64 in JSON");
+        }
     }
 
     #[test]

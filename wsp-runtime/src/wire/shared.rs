@@ -6,9 +6,12 @@
 //! thread-local ([`decoding`]), and the `bytes` adapter turns a slice into a [`Bytes`] with
 //! [`bytes_of`]: a shared slice of the message when it lies in it, a copy otherwise.
 //!
-//! Only values of [`SHARE_AT`] bytes or more are shared. A smaller one is copied, which costs
-//! little and keeps a small field that the application holds on to from keeping a large message
-//! alive; and a payload smaller than that (every small call) does not touch the thread-local.
+//! Only a value of [`SHARE_AT`] bytes or more that is at least half of its payload is shared
+//! (the argument of an upload, the result of a download). Any other value is copied, which costs
+//! little for a small one and keeps a value the application holds on to from keeping a much
+//! larger message alive: a kept value holds at most twice its size. A payload smaller than
+//! [`SHARE_AT`] (every small call) does not touch the thread-local. JSON carries bytes as base64
+//! text, which is decoded into a new buffer: only MessagePack values are shared.
 
 use std::cell::RefCell;
 
@@ -39,8 +42,8 @@ pub(crate) fn decoding<R>(frame: &Bytes, decode: impl FnOnce() -> R) -> R {
     decode()
 }
 
-/// `v` as [`Bytes`]: a shared slice of the message being decoded if `v` is large and lies in it,
-/// otherwise a copy.
+/// `v` as [`Bytes`]: a shared slice of the payload being decoded if `v` lies in it, is large
+/// and is at least half of it; otherwise a copy.
 pub(crate) fn bytes_of(v: &[u8]) -> Bytes {
     if v.len() >= SHARE_AT {
         let shared = FRAME.with(|f| {
@@ -51,7 +54,8 @@ pub(crate) fn bytes_of(v: &[u8]) -> Bytes {
                 frame.as_ptr() as usize + frame.len(),
             );
             let at = v.as_ptr() as usize;
-            (at >= start && at + v.len() <= end).then(|| frame.slice_ref(v))
+            let inside = at >= start && at + v.len() <= end;
+            (inside && 2 * v.len() >= frame.len()).then(|| frame.slice_ref(v))
         });
         if let Some(b) = shared {
             return b;
@@ -65,10 +69,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn large_values_in_the_message_are_shared_small_ones_copied() {
+    fn large_values_in_the_message_are_shared_others_copied() {
         let frame = Bytes::from(vec![7u8; 3 * SHARE_AT]);
-        let inside = &frame[10..10 + SHARE_AT];
-        let outside = vec![7u8; SHARE_AT];
+        let inside = &frame[10..10 + 2 * SHARE_AT];
+        let outside = vec![7u8; 2 * SHARE_AT];
         decoding(&frame, || {
             let shared = bytes_of(inside);
             assert_eq!(shared.as_ptr(), inside.as_ptr(), "shared, not copied");
@@ -78,12 +82,27 @@ mod tests {
                 frame[10..].as_ptr(),
                 "small values are copied"
             );
+            let third = &frame[..SHARE_AT];
+            assert_ne!(
+                bytes_of(third).as_ptr(),
+                third.as_ptr(),
+                "under half is copied"
+            );
             let copied = bytes_of(&outside);
             assert_ne!(copied.as_ptr(), outside.as_ptr());
             assert_eq!(copied, outside);
         });
         // Outside a decode nothing is shared.
         assert_ne!(bytes_of(inside).as_ptr(), inside.as_ptr());
+    }
+
+    #[test]
+    fn a_panicking_decode_leaves_nothing_behind() {
+        let frame = Bytes::from(vec![3u8; 2 * SHARE_AT]);
+        let caught = std::panic::catch_unwind(|| decoding(&frame, || panic!("a visitor panics")));
+        assert!(caught.is_err());
+        assert!(FRAME.with(|f| f.borrow().is_none()));
+        assert_ne!(bytes_of(&frame[..SHARE_AT]).as_ptr(), frame.as_ptr());
     }
 
     #[test]

@@ -379,7 +379,8 @@ mod tests {
         assert_eq!(&second[..], &[0x92, 7, 2]);
     }
 
-    /// A large frame is handed over without a copy.
+    /// A frame above the threshold is handed over in the buffer it was written into, not
+    /// copied like a small one.
     #[test]
     fn large_frames_are_not_copied() {
         let frame = call(Codec::MsgPack, 1, "s/m", None, &vec![0u8; 2 * REUSED]).unwrap();
