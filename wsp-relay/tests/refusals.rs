@@ -350,34 +350,15 @@ async fn the_relay_limits_spares_per_key_and_keys() {
         .await
         .unwrap();
     let url = relay.url();
-    let name = name_of(&url);
     // One spare of key A is taken; a second spare of A and a spare of key B are refused.
     let a = Identity::generate();
-    let (mut first, nonce) = raw(&url).await;
-    let signature = a.sign(&proof_text(Purpose::Register, &name, &nonce, None));
-    send(
-        &mut first,
-        RelayFrame::Register {
-            key: a.public_key(),
-            signature,
-        },
-    )
-    .await;
+    let mut first = raw_register(&a, &url).await;
     assert!(matches!(
         next_frame(&mut first).await,
         Ok(RelayFrame::Registered { .. })
     ));
     for id in [a.clone(), Identity::generate()] {
-        let (mut ws, nonce) = raw(&url).await;
-        let signature = id.sign(&proof_text(Purpose::Register, &name, &nonce, None));
-        send(
-            &mut ws,
-            RelayFrame::Register {
-                key: id.public_key(),
-                signature,
-            },
-        )
-        .await;
+        let mut ws = raw_register(&id, &url).await;
         match next_frame(&mut ws).await {
             Err((c, _)) => assert_eq!(c, code::RELAY_OVERLOADED),
             other => panic!("expected RELAY_OVERLOADED, got {other:?}"),

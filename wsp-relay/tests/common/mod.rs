@@ -131,26 +131,33 @@ pub fn test_pki() -> (String, String, String) {
     (ca.pem(), leaf.pem(), key.serialize_pem())
 }
 
-/// A route joined by hand between a spare of `host` registered at `spare_url` and a caller at
-/// `caller_url` (the same relay, or another node of its cluster): (spare, caller), both after
-/// the hand-over.
-pub async fn raw_route(host: &Identity, spare_url: &str, caller_url: &str) -> (Raw, Raw) {
+/// A raw connection to `relay_url` that sent a valid REGISTER for `host`; the relay's answer is
+/// the caller's to read.
+pub async fn raw_register(host: &Identity, relay_url: &str) -> Raw {
     use wsp_runtime::relay::{Purpose, proof_text};
-    let (mut spare, nonce) = raw(spare_url).await;
+    let (mut ws, nonce) = raw(relay_url).await;
     let signature = host.sign(&proof_text(
         Purpose::Register,
-        &name_of(spare_url),
+        &name_of(relay_url),
         &nonce,
         None,
     ));
     send(
-        &mut spare,
+        &mut ws,
         RelayFrame::Register {
             key: host.public_key(),
             signature,
         },
     )
     .await;
+    ws
+}
+
+/// A route joined by hand between a spare of `host` registered at `spare_url` and a caller at
+/// `caller_url` (the same relay, or another node of its cluster): (spare, caller), both after
+/// the hand-over.
+pub async fn raw_route(host: &Identity, spare_url: &str, caller_url: &str) -> (Raw, Raw) {
+    let mut spare = raw_register(host, spare_url).await;
     assert!(matches!(
         next_frame(&mut spare).await,
         Ok(RelayFrame::Registered { .. })

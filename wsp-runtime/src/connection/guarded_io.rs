@@ -213,7 +213,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
             if this.rest_at == this.rest_end {
                 this.rest_at = 0;
                 if let Some(done) = this.rest.take() {
-                    spare(done);
+                    give_back(done);
                 }
             }
             return Poll::Ready(Ok(()));
@@ -227,15 +227,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
         // Read as much as the socket has into this thread's scratch buffer, hand the caller
         // what fits and keep the rest: one system call for many frames, or for 64 KiB of a
         // large one, whatever the caller's (small) buffer. A large rest (part of a large
-        // message) is kept by keeping the buffer itself, the thread taking its spare as the
-        // next scratch, rather than by copying it; a small one is copied into a buffer of its
-        // size, so a connection that stops reading holds only what it was sent.
-        let mut scratch = BUFFERS.with_borrow_mut(Buffers::take);
+        // message) is kept by keeping the buffer itself, the thread reading into another one
+        // next, rather than by copying it; a small one is copied into a buffer of its size,
+        // so a connection that stops reading holds only what it was sent.
+        let mut scratch = take_buffer();
         let mut into = ReadBuf::new(&mut scratch);
         let read = Pin::new(&mut this.inner).poll_read(cx, &mut into);
         let got = into.filled().len();
         if !matches!(read, Poll::Ready(Ok(()))) || got == 0 {
-            BUFFERS.with_borrow_mut(|b| b.scratch = Some(scratch));
+            give_back(scratch);
             return read;
         }
         this.observe(&scratch[..got]);
@@ -248,7 +248,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
         if n < got {
             (this.rest, this.rest_at, this.rest_end) = (Some(scratch[n..got].into()), 0, got - n);
         }
-        BUFFERS.with_borrow_mut(|b| b.scratch = Some(scratch));
+        give_back(scratch);
         Poll::Ready(Ok(()))
     }
 }
@@ -259,39 +259,30 @@ const SCRATCH_LEN: usize = 64 << 10;
 /// The least read-ahead kept in the buffer it was read into rather than copied out of it.
 const KEEP_BUFFER_AT: usize = 16 << 10;
 
-/// A thread's read buffers: the scratch buffer every connection polled on the thread reads
-/// into (a read only uses it within one call), and a spare that replaces it when a connection
-/// keeps it for the bytes its caller could not take yet. A connection gives its buffer back
-/// as a spare once it handed everything on, to whichever thread it is polled on then; a
-/// thread holds at most two.
-#[derive(Default)]
-struct Buffers {
-    scratch: Option<Box<[u8]>>,
-    spare: Option<Box<[u8]>>,
-}
-
-impl Buffers {
-    fn take(&mut self) -> Box<[u8]> {
-        self.scratch
-            .take()
-            .or_else(|| self.spare.take())
-            .unwrap_or_else(|| vec![0; SCRATCH_LEN].into_boxed_slice())
-    }
-}
+/// How many buffers a thread keeps for reading sockets into: every connection polled on the
+/// thread reads into one of them (a read only uses it within one call), and a connection that
+/// keeps one for the bytes its caller could not take yet gives it back once it handed them on,
+/// to whichever thread it is polled on then.
+const POOLED: usize = 2;
 
 thread_local! {
-    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::new(Buffers::default());
+    static BUFFERS: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Gives a connection's read-ahead buffer back to the thread, if it is one of these buffers and
-/// the thread has room for it.
-fn spare(buffer: Box<[u8]>) {
+/// A read buffer of this thread's, or a new one.
+fn take_buffer() -> Box<[u8]> {
+    BUFFERS
+        .with_borrow_mut(Vec::pop)
+        .unwrap_or_else(|| vec![0; SCRATCH_LEN].into_boxed_slice())
+}
+
+/// Gives a read buffer back to the thread, if it is one of these buffers (not the bytes of
+/// [`GuardedIo::unread`] or a copied rest) and the thread has room for it.
+fn give_back(buffer: Box<[u8]>) {
     if buffer.len() == SCRATCH_LEN {
         BUFFERS.with_borrow_mut(|b| {
-            if b.scratch.is_none() {
-                b.scratch = Some(buffer);
-            } else if b.spare.is_none() {
-                b.spare = Some(buffer);
+            if b.len() < POOLED {
+                b.push(buffer);
             }
         });
     }
@@ -531,10 +522,7 @@ mod tests {
 
         drop(tx);
         assert!(read_some(&mut io, 1024).await.is_empty(), "end of stream");
-        assert!(
-            BUFFERS.with_borrow(|b| b.scratch.is_some()),
-            "the scratch is back"
-        );
+        assert!(BUFFERS.with_borrow(|b| !b.is_empty()), "the buffer is back");
     }
 
     fn frame(fin: bool, opcode: u8, masked: bool, len: usize) -> Vec<u8> {
